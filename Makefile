@@ -1,0 +1,28 @@
+# Quizcast: make run (the whole stack on this machine), make test (every
+# test against real PostgreSQL, Redis and RabbitMQ), make bench.
+SHELL := /bin/bash
+GO_BUILD_FLAGS := -trimpath -ldflags='-s -w'
+export CGO_ENABLED ?= 0
+
+.PHONY: run stop test bench build fmt vet
+
+build:
+	go build $(GO_BUILD_FLAGS) -o bin/ ./cmd/...
+
+run: build
+	scripts/run.sh
+
+stop:
+	scripts/run.sh stop
+
+test:
+	scripts/test.sh
+
+bench: build
+	scripts/bench.sh
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+vet:
+	go vet ./...

@@ -1,0 +1,193 @@
+// Package config holds the typed configuration of the Quizcast processes,
+// read once from the environment and passed to constructors.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Server is the configuration of cmd/server.
+type Server struct {
+	DatabaseURL    string
+	RedisURL       string
+	RabbitMQURL    string
+	JWTSecret      []byte
+	HTTPAddr       string
+	AllowedOrigins []string
+	// NodeID names this node in logs and metrics (default: host name + addr).
+	NodeID string
+	// ShutdownTimeout bounds the graceful drain on SIGTERM.
+	ShutdownTimeout time.Duration
+	// AccessTTL is the access token lifetime (at most 15 minutes).
+	AccessTTL time.Duration
+	// RefreshTTL is the refresh token lifetime.
+	RefreshTTL time.Duration
+	// LoginIPLimit is the number of login/register attempts per minute per IP.
+	LoginIPLimit int
+	// LoginAccountLimit is the number of failed logins per minute per email.
+	LoginAccountLimit int
+	// APIUserLimit is the number of API requests per minute per user.
+	APIUserLimit int
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
+	TrustedProxies []string
+}
+
+// Worker is the configuration of cmd/eventworker.
+type Worker struct {
+	DatabaseURL string
+	RabbitMQURL string
+	RedisURL    string
+	HTTPAddr    string
+	// RefreshInterval is the minimum time between two refreshes of a view.
+	RefreshInterval time.Duration
+	// Prefetch is the consumer's prefetch window.
+	Prefetch int
+	// BatchSize is the largest batch stored in one transaction.
+	BatchSize int
+}
+
+// Getenv looks a variable up; os.LookupEnv fits.
+type Getenv func(string) (string, bool)
+
+type reader struct {
+	get  Getenv
+	errs []error
+}
+
+func (r *reader) required(name string) string {
+	v, ok := r.get(name)
+	if !ok || strings.TrimSpace(v) == "" {
+		r.errs = append(r.errs, fmt.Errorf("%s is required", name))
+		return ""
+	}
+	return strings.TrimSpace(v)
+}
+
+func (r *reader) optional(name, def string) string {
+	v, ok := r.get(name)
+	if !ok || strings.TrimSpace(v) == "" {
+		return def
+	}
+	return strings.TrimSpace(v)
+}
+
+func (r *reader) url(name string, schemes ...string) string {
+	v := r.required(name)
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" {
+		r.errs = append(r.errs, fmt.Errorf("%s is not a valid URL (want %s://host...)", name, strings.Join(schemes, " or ")))
+		return ""
+	}
+	for _, s := range schemes {
+		if u.Scheme == s {
+			return v
+		}
+	}
+	r.errs = append(r.errs, fmt.Errorf("%s has scheme %q, want %s", name, u.Scheme, strings.Join(schemes, " or ")))
+	return ""
+}
+
+func (r *reader) addr(name, def string) string {
+	v := r.optional(name, def)
+	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+		r.errs = append(r.errs, fmt.Errorf("%s=%q is not a host:port address (for example :8080)", name, v))
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		r.errs = append(r.errs, fmt.Errorf("%s=%q has an invalid port", name, v))
+	}
+	return v
+}
+
+func (r *reader) duration(name string, def time.Duration, min, max time.Duration) time.Duration {
+	v, ok := r.get(name)
+	if !ok || strings.TrimSpace(v) == "" {
+		return def
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || d < min || d > max {
+		r.errs = append(r.errs, fmt.Errorf("%s=%q must be a duration between %s and %s (for example 5s)", name, v, min, max))
+		return def
+	}
+	return d
+}
+
+func (r *reader) integer(name string, def, min, max int) int {
+	v, ok := r.get(name)
+	if !ok || strings.TrimSpace(v) == "" {
+		return def
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < min || n > max {
+		r.errs = append(r.errs, fmt.Errorf("%s=%q must be an integer between %d and %d", name, v, min, max))
+		return def
+	}
+	return n
+}
+
+func (r *reader) list(name string) []string {
+	v := r.optional(name, "")
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (r *reader) err() error { return errors.Join(r.errs...) }
+
+// LoadServer reads and validates the server configuration. The error names
+// every variable that is missing or malformed, one per line.
+func LoadServer(get Getenv) (Server, error) {
+	r := &reader{get: get}
+	c := Server{
+		DatabaseURL:       r.url("DATABASE_URL", "postgres", "postgresql"),
+		RedisURL:          r.url("REDIS_URL", "redis", "rediss"),
+		RabbitMQURL:       r.url("RABBITMQ_URL", "amqp", "amqps"),
+		HTTPAddr:          r.addr("HTTP_ADDR", ":8080"),
+		AllowedOrigins:    r.list("ALLOWED_ORIGINS"),
+		NodeID:            r.optional("NODE_ID", ""),
+		ShutdownTimeout:   r.duration("SHUTDOWN_TIMEOUT", 25*time.Second, time.Second, 10*time.Minute),
+		AccessTTL:         r.duration("ACCESS_TOKEN_TTL", 15*time.Minute, 10*time.Second, 15*time.Minute),
+		RefreshTTL:        r.duration("REFRESH_TOKEN_TTL", 30*24*time.Hour, time.Minute, 365*24*time.Hour),
+		LoginIPLimit:      r.integer("RATE_LOGIN_PER_IP", 1000, 1, 1_000_000),
+		LoginAccountLimit: r.integer("RATE_LOGIN_FAILURES_PER_ACCOUNT", 10, 1, 10_000),
+		APIUserLimit:      r.integer("RATE_API_PER_USER", 600, 1, 1_000_000),
+		TrustedProxies:    r.list("TRUSTED_PROXIES"),
+	}
+	secret := r.required("JWT_SECRET")
+	if secret != "" && len(secret) < 32 {
+		r.errs = append(r.errs, errors.New("JWT_SECRET must be at least 32 characters"))
+	}
+	c.JWTSecret = []byte(secret)
+	for _, o := range c.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" {
+			r.errs = append(r.errs, fmt.Errorf("ALLOWED_ORIGINS entry %q is not an origin like https://app.example.org", o))
+		}
+	}
+	return c, r.err()
+}
+
+// LoadWorker reads and validates the event worker configuration.
+func LoadWorker(get Getenv) (Worker, error) {
+	r := &reader{get: get}
+	c := Worker{
+		DatabaseURL:     r.url("DATABASE_URL", "postgres", "postgresql"),
+		RabbitMQURL:     r.url("RABBITMQ_URL", "amqp", "amqps"),
+		RedisURL:        r.url("REDIS_URL", "redis", "rediss"),
+		HTTPAddr:        r.addr("WORKER_HTTP_ADDR", ":9090"),
+		RefreshInterval: r.duration("REFRESH_INTERVAL", 5*time.Second, 100*time.Millisecond, time.Hour),
+		Prefetch:        r.integer("WORKER_PREFETCH", 1000, 1, 65535),
+		BatchSize:       r.integer("WORKER_BATCH_SIZE", 500, 1, 10000),
+	}
+	return c, r.err()
+}

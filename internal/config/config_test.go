@@ -1,0 +1,62 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) Getenv {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func good() map[string]string {
+	return map[string]string{
+		"DATABASE_URL": "postgres://u@localhost:5432/db",
+		"REDIS_URL":    "redis://localhost:6379/0",
+		"RABBITMQ_URL": "amqp://guest:guest@localhost:5672/",
+		"JWT_SECRET":   strings.Repeat("s", 32),
+	}
+}
+
+func TestLoadServer(t *testing.T) {
+	c, err := LoadServer(env(good()))
+	if err != nil {
+		t.Fatalf("good config refused: %v", err)
+	}
+	if c.HTTPAddr != ":8080" || c.AccessTTL.Minutes() != 15 {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+	tests := []struct {
+		name, key, value, want string
+	}{
+		{"missing database", "DATABASE_URL", "", "DATABASE_URL is required"},
+		{"bad database scheme", "DATABASE_URL", "mysql://x/y", "DATABASE_URL has scheme"},
+		{"redis not a url", "REDIS_URL", "::::", "REDIS_URL is not a valid URL"},
+		{"short secret", "JWT_SECRET", "short", "JWT_SECRET must be at least 32"},
+		{"bad addr", "HTTP_ADDR", "8080", "HTTP_ADDR"},
+		{"bad origin", "ALLOWED_ORIGINS", "example.org", "ALLOWED_ORIGINS entry"},
+		{"bad ttl", "ACCESS_TOKEN_TTL", "1h", "ACCESS_TOKEN_TTL"},
+		{"bad int", "RATE_API_PER_USER", "many", "RATE_API_PER_USER"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := good()
+			m[tt.key] = tt.value
+			_, err := LoadServer(env(m))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadWorker(t *testing.T) {
+	if _, err := LoadWorker(env(good())); err != nil {
+		t.Fatal(err)
+	}
+	m := good()
+	delete(m, "RABBITMQ_URL")
+	if _, err := LoadWorker(env(m)); err == nil || !strings.Contains(err.Error(), "RABBITMQ_URL is required") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -1,0 +1,86 @@
+// Package httpapi is the REST face of Quizcast: the Gin router, thin
+// handlers (bind and validate, one service call, JSON or the error), the
+// middleware and the one mapping from errors to the contract's shape.
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/quizcast/quizcast/internal/health"
+	"github.com/quizcast/quizcast/internal/metrics"
+	"github.com/quizcast/quizcast/internal/quiz"
+)
+
+// Config is what the router needs besides its services.
+type Config struct {
+	TrustedProxies []string
+}
+
+// Deps are the services the handlers call. Each part of the API adds the
+// interfaces it needs here.
+type Deps struct {
+	Log      *slog.Logger
+	Registry *prometheus.Registry
+	Health   *health.Checker
+	// Draining is set when the node is shutting down: /readyz answers 503.
+	Draining *atomic.Bool
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	cfg  Config
+	deps Deps
+}
+
+// New builds the router with every route of the contract.
+func New(cfg Config, deps Deps) (*gin.Engine, error) {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, deps: deps}
+	m := metrics.NewHTTP(deps.Registry)
+	r.Use(requestID(), accessLog(deps.Log, m), recoverer(deps.Log), bodyLimit())
+	r.NoRoute(func(c *gin.Context) {
+		WriteError(c, quiz.Errorf(quiz.CodeNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
+	})
+	r.NoMethod(func(c *gin.Context) {
+		c.Status(http.StatusMethodNotAllowed)
+		WriteError(c, quiz.Errorf(quiz.CodeNotFound, "method %s not allowed on %s", c.Request.Method, c.Request.URL.Path))
+	})
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", s.ready)
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(deps.Registry, promhttp.HandlerOpts{Registry: deps.Registry})))
+
+	v1 := r.Group("/api/v1")
+	s.routesAuth(v1)
+	s.routesAuthoring(v1)
+	s.routesSessions(v1)
+	s.routesReports(v1)
+	return r, nil
+}
+
+func (s *Server) ready(c *gin.Context) {
+	res := s.deps.Health.Run(c.Request.Context())
+	if s.deps.Draining != nil && s.deps.Draining.Load() {
+		res.Failed = append(res.Failed, "draining")
+		res.Checks["node"] = "draining"
+	}
+	if len(res.Failed) == 0 {
+		c.JSON(http.StatusOK, res)
+		return
+	}
+	e := &quiz.Error{Code: quiz.CodeUnavailable, Message: "not ready: " + strings.Join(res.Failed, ", "), Fields: res.Checks, RetryAfter: 1}
+	WriteError(c, e)
+}

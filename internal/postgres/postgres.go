@@ -1,0 +1,138 @@
+// Package postgres holds the PostgreSQL side of Quizcast: the pool, the
+// migrations runner, partition upkeep and the stores. Stores run raw SQL
+// with pgx and turn PostgreSQL errors into the quiz error vocabulary.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+
+	"github.com/quizcast/quizcast/internal/quiz"
+	"github.com/quizcast/quizcast/migrations"
+)
+
+// Connect opens a pool and checks that the server answers.
+func Connect(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open pool: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("ping postgres: %w", err)
+	}
+	return pool, nil
+}
+
+// Migrate applies every pending migration of migrations.FS.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	results, err := provider.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	for _, r := range results {
+		slog.InfoContext(ctx, "migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+	}
+	return nil
+}
+
+// EnsurePartitions creates the monthly partitions of answers and events from
+// the month of from to MonthsAhead months after it.
+func EnsurePartitions(ctx context.Context, pool *pgxpool.Pool, from, to time.Time) (int, error) {
+	var created int
+	err := pool.QueryRow(ctx, `SELECT quizcast_ensure_partitions($1, $2)`, from, to).Scan(&created)
+	if err != nil {
+		return 0, fmt.Errorf("ensure partitions: %w", err)
+	}
+	return created, nil
+}
+
+// MonthsAhead is how far ahead the partitions are kept.
+const MonthsAhead = 3
+
+// KeepPartitions creates the partitions for now .. now+MonthsAhead at once,
+// then once a day, until ctx ends.
+func KeepPartitions(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) {
+	ensure := func() {
+		now := time.Now().UTC()
+		n, err := EnsurePartitions(ctx, pool, now, now.AddDate(0, MonthsAhead, 0))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("partition upkeep failed", "err", err)
+		case n > 0:
+			log.Info("partitions created", "count", n)
+		}
+	}
+	ensure()
+	t := time.NewTicker(24 * time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			ensure()
+		}
+	}
+}
+
+// PostgreSQL error codes the stores act on.
+const (
+	codeUniqueViolation     = "23505"
+	codeForeignKeyViolation = "23503"
+	codeCheckViolation      = "23514"
+	codeSerialization       = "40001"
+	codeDeadlock            = "40P01"
+	codeInvalidText         = "22P02"
+)
+
+// mapError turns PostgreSQL and pgx errors into the quiz vocabulary, keeping
+// the original for logs through %w.
+func mapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%w: %w", quiz.ErrNotFound, err)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case codeUniqueViolation:
+			return fmt.Errorf("%w: %w", quiz.ErrConflict, err)
+		case codeForeignKeyViolation, codeInvalidText:
+			return fmt.Errorf("%w: %w", quiz.ErrNotFound, err)
+		case codeSerialization, codeDeadlock:
+			return fmt.Errorf("%w: %w", quiz.ErrUnavailable, err)
+		}
+		return err
+	}
+	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+		return fmt.Errorf("%w: %w", quiz.ErrUnavailable, err)
+	}
+	return err
+}

@@ -1,0 +1,45 @@
+package quiz
+
+import "time"
+
+// EventName is the name (and routing key) of an analytics event.
+type EventName string
+
+// The analytics events of the contract (§8).
+const (
+	EventQuizCreated       EventName = "quiz_created"
+	EventQuizUpdated       EventName = "quiz_updated"
+	EventSessionCreated    EventName = "session_created"
+	EventSessionStarted    EventName = "session_started"
+	EventQuestionDisplayed EventName = "question_displayed"
+	EventQuestionClosed    EventName = "question_closed"
+	EventAnswerSubmitted   EventName = "answer_submitted"
+	EventSessionEnded      EventName = "session_ended"
+	EventStudentJoined     EventName = "student_joined"
+	EventStudentLeft       EventName = "student_left"
+)
+
+// App names which app caused an event.
+type App string
+
+// The apps of the contract.
+const (
+	AppWhiteboard App = "whiteboard"
+	AppNotebook   App = "notebook"
+	AppServer     App = "server"
+)
+
+// Event is an analytics event as published to RabbitMQ (§8). Stores write it
+// to the outbox in the transaction of the change it describes.
+type Event struct {
+	EventID     string         `json:"event_id"`
+	Name        EventName      `json:"name"`
+	OccurredAt  time.Time      `json:"occurred_at"`
+	SchoolID    string         `json:"school_id"`
+	ClassroomID string         `json:"classroom_id,omitempty"`
+	SessionID   string         `json:"session_id,omitempty"`
+	QuizID      string         `json:"quiz_id,omitempty"`
+	UserID      string         `json:"user_id,omitempty"`
+	App         App            `json:"app"`
+	Data        map[string]any `json:"data"`
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# make run: PostgreSQL, Redis and RabbitMQ of our own under .run/,
+# migrations, demo data, two server nodes (:8080, :8081) and the event
+# worker. Ctrl-C or `make stop` stops all of it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+dir="$root/.run"
+base=${RUN_BASEPORT:-15432}
+
+stop_all() {
+  if [ -d "$dir/pids" ]; then
+    for f in "$dir"/pids/*.pid; do
+      [ -f "$f" ] || continue
+      pid=$(cat "$f")
+      kill "$pid" 2>/dev/null || true
+    done
+    for f in "$dir"/pids/*.pid; do
+      [ -f "$f" ] || continue
+      pid=$(cat "$f")
+      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null || true
+      rm -f "$f"
+    done
+  fi
+  scripts/services.sh stop "$dir" || true
+}
+
+if [ "${1:-}" = stop ]; then
+  stop_all
+  echo "stopped"
+  exit 0
+fi
+
+stop_all >/dev/null 2>&1 || true
+mkdir -p "$dir/pids" "$dir/logs"
+chmod 755 "$dir"
+scripts/services.sh start "$dir" "$base"
+# shellcheck disable=SC1091
+source "$dir/env"
+export JWT_SECRET=${JWT_SECRET:-dev-only-secret-change-me-0123456789abcdef}
+export ALLOWED_ORIGINS=${ALLOWED_ORIGINS:-http://localhost:3000,http://localhost:8080}
+
+bin/server migrate
+if [ -x bin/seed ]; then
+  bin/seed demo | tee "$dir/demo.txt"
+fi
+
+start() { # name, command...
+  local name=$1; shift
+  "$@" >>"$dir/logs/$name.log" 2>&1 &
+  echo $! >"$dir/pids/$name.pid"
+}
+HTTP_ADDR=:8080 NODE_ID=node-a start server-a bin/server
+HTTP_ADDR=:8081 NODE_ID=node-b start server-b bin/server
+WORKER_HTTP_ADDR=:9090 start eventworker bin/eventworker
+
+for port in 8080 8081; do
+  for _ in $(seq 100); do
+    curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+done
+
+cat <<EOT
+
+Quizcast is running.
+  node A      http://localhost:8080   (API under /api/v1, WebSocket /api/v1/sessions/{id}/ws)
+  node B      http://localhost:8081
+  readiness   http://localhost:8080/readyz     metrics  http://localhost:8080/metrics
+  worker      http://localhost:9090/metrics
+  logs        $dir/logs/
+  PostgreSQL  $DATABASE_URL
+  Redis       $REDIS_URL
+  RabbitMQ    $RABBITMQ_URL
+EOT
+[ -f "$dir/demo.txt" ] && echo "  demo logins: see above (also in $dir/demo.txt)"
+echo
+echo "Ctrl-C here (or 'make stop' elsewhere) stops everything."
+
+trap 'echo; stop_all; echo stopped; exit 0' INT TERM
+# Stay in the foreground while the nodes live.
+while true; do
+  alive=0
+  for f in "$dir"/pids/*.pid; do
+    [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && alive=1
+  done
+  [ $alive = 1 ] || { echo "all processes exited; see $dir/logs"; stop_all; exit 1; }
+  sleep 1
+done
