@@ -35,8 +35,9 @@ type Deps struct {
 
 // Server holds the handlers' dependencies.
 type Server struct {
-	cfg  Config
-	deps Deps
+	cfg      Config
+	deps     Deps
+	validate *Validator
 }
 
 // New builds the router with every route of the contract.
@@ -48,7 +49,7 @@ func New(cfg Config, deps Deps) (*gin.Engine, error) {
 	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, deps: deps}
+	s := &Server{cfg: cfg, deps: deps, validate: NewValidator()}
 	m := metrics.NewHTTP(deps.Registry)
 	r.Use(requestID(), accessLog(deps.Log, m), recoverer(deps.Log), bodyLimit())
 	r.NoRoute(func(c *gin.Context) {
