@@ -130,7 +130,9 @@ func TestPartitionsAreCreatedAhead(t *testing.T) {
 		}
 		return ok
 	}
-	month := func(m int) time.Time { return time.Date(now.Year(), now.Month()+time.Month(m), 1, 0, 0, 0, 0, time.UTC) }
+	month := func(m int) time.Time {
+		return time.Date(now.Year(), now.Month()+time.Month(m), 1, 0, 0, 0, 0, time.UTC)
+	}
 	for m := 0; m <= postgres.MonthsAhead; m++ {
 		for _, parent := range []string{"answers", "events"} {
 			name := fmt.Sprintf("%s_%s", parent, month(m).Format("2006_01"))
