@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -51,23 +49,10 @@ func Status(code quiz.Code) int {
 	}
 }
 
-// Describe turns any error into the client's view of it: a contract error
-// as it is, a context cancellation as unavailable, anything else as
-// internal (its text is logged, never shown).
-func Describe(err error) *quiz.Error {
-	if e, ok := quiz.AsError(err); ok {
-		return e
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return quiz.ErrUnavailable
-	}
-	return &quiz.Error{Code: quiz.CodeInternal, Message: "internal error"}
-}
-
 // WriteError writes err in the contract's shape and aborts the request.
 // It is the one place where errors become responses.
 func WriteError(c *gin.Context, err error) {
-	e := Describe(err)
+	e := quiz.Describe(err)
 	status := Status(e.Code)
 	if status >= 500 {
 		slog.ErrorContext(c.Request.Context(), "request failed", "err", err, "status", status)

@@ -4,6 +4,7 @@
 package quiz
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -87,4 +88,17 @@ func AsError(err error) (*Error, bool) {
 		return e, true
 	}
 	return nil, false
+}
+
+// Describe turns any error into the client's view of it: a contract error
+// as it is, a cancelled or timed-out context as unavailable, anything else
+// as internal (its text is for logs only, never for the client).
+func Describe(err error) *Error {
+	if e, ok := AsError(err); ok {
+		return e
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return ErrUnavailable
+	}
+	return &Error{Code: CodeInternal, Message: "internal error"}
 }

@@ -1,0 +1,392 @@
+// Package live runs live quiz sessions: the commands of teachers, the
+// answers of students, the deadlines, and the publishing of what changed.
+// REST handlers and WebSocket connections call the same Service, so a
+// command given either way is one operation seen by every socket.
+package live
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/quizcast/quizcast/internal/auth"
+	"github.com/quizcast/quizcast/internal/postgres"
+	"github.com/quizcast/quizcast/internal/protocol"
+	"github.com/quizcast/quizcast/internal/quiz"
+)
+
+// Store is the session storage the service needs.
+type Store interface {
+	Create(ctx context.Context, schoolID, userID string, admin bool, quizID, classroomID string) (quiz.Session, error)
+	Access(ctx context.Context, schoolID, sessionID, userID string) (postgres.Access, error)
+	Questions(ctx context.Context, quizID string, version int) ([]quiz.Question, error)
+	Opened(ctx context.Context, sessionID, questionID string) (opened, deadline time.Time, err error)
+	Snapshot(ctx context.Context, schoolID, sessionID string) (protocol.Snapshot, error)
+	Start(ctx context.Context, schoolID, sessionID, userID string, app quiz.App) (postgres.Committed, error)
+	Next(ctx context.Context, schoolID, sessionID, userID string, app quiz.App) (postgres.Committed, error)
+	Close(ctx context.Context, schoolID, sessionID, userID string, app quiz.App) (postgres.Committed, error)
+	End(ctx context.Context, schoolID, sessionID, userID string, app quiz.App) (postgres.Committed, error)
+	CloseDue(ctx context.Context, schoolID, sessionID string) (postgres.Committed, error)
+	DueSessions(ctx context.Context, now time.Time, limit int) ([]postgres.SessionRef, error)
+	Join(ctx context.Context, sess quiz.Session, studentID string) (first bool, count int, err error)
+	Left(ctx context.Context, sess quiz.Session, studentID string) error
+	Kick(ctx context.Context, sess quiz.Session, studentID string) (int, error)
+}
+
+// AnswerWriter commits answers (with group commit).
+type AnswerWriter interface {
+	Write(ctx context.Context, a postgres.Answer) (postgres.Written, error)
+}
+
+// Publisher sends an envelope to every node's sockets of a session.
+type Publisher interface {
+	Publish(ctx context.Context, sessionID string, env protocol.Envelope) error
+}
+
+// Counter keeps the live counts behind answer.progress and participants.
+type Counter interface {
+	Answered(ctx context.Context, sessionID, questionID string, choices []string)
+	Participants(ctx context.Context, sessionID string, count int)
+	Connected(ctx context.Context, sessionID string) int
+}
+
+// Service is the live session service of one node.
+type Service struct {
+	store   Store
+	answers AnswerWriter
+	pub     Publisher
+	counter Counter
+	log     *slog.Logger
+
+	mu        sync.Mutex
+	questions map[string][]quiz.Question // quiz id/version → questions (immutable)
+	opened    map[string]openedAt        // session/question → when it opened (immutable)
+}
+
+type openedAt struct{ at, deadline time.Time }
+
+// New returns a service.
+func New(store Store, answers AnswerWriter, pub Publisher, counter Counter, log *slog.Logger) *Service {
+	return &Service{store: store, answers: answers, pub: pub, counter: counter, log: log,
+		questions: map[string][]quiz.Question{}, opened: map[string]openedAt{}}
+}
+
+// cacheLimit bounds the immutable caches; past it they start afresh.
+const cacheLimit = 50_000
+
+func isTeacherRole(r quiz.Role) bool { return r == quiz.RoleTeacher || r == quiz.RoleAdmin }
+
+// Create opens a session in the lobby.
+func (s *Service) Create(ctx context.Context, id auth.Identity, quizID, classroomID string) (protocol.Snapshot, error) {
+	if !isTeacherRole(id.Role) {
+		return protocol.Snapshot{}, quiz.Errorf(quiz.CodeForbidden, "only teachers start sessions")
+	}
+	sess, err := s.store.Create(ctx, id.SchoolID, id.UserID, id.Role == quiz.RoleAdmin, quizID, classroomID)
+	if err != nil {
+		return protocol.Snapshot{}, err
+	}
+	return s.store.Snapshot(ctx, sess.SchoolID, sess.ID)
+}
+
+// Authorize says what id may do in the session: its teacher, an enrolled
+// student who was not kicked, or (for reading only) an admin of the school.
+func (s *Service) Authorize(ctx context.Context, id auth.Identity, sessionID string, allowAdmin bool) (postgres.Access, error) {
+	if _, err := uuid.Parse(sessionID); err != nil {
+		return postgres.Access{}, quiz.Errorf(quiz.CodeNotFound, "no such session")
+	}
+	a, err := s.store.Access(ctx, id.SchoolID, sessionID, id.UserID)
+	if err != nil {
+		if errors.Is(err, quiz.ErrNotFound) {
+			return a, quiz.Errorf(quiz.CodeNotFound, "no such session")
+		}
+		return a, err
+	}
+	switch {
+	case a.Teacher:
+	case id.Role == quiz.RoleStudent && a.Enrolled && a.Kicked:
+		return a, quiz.Errorf(quiz.CodeForbidden, "you were removed from this session")
+	case id.Role == quiz.RoleStudent && a.Enrolled:
+	case allowAdmin && id.Role == quiz.RoleAdmin:
+	default:
+		return a, quiz.Errorf(quiz.CodeForbidden, "not a member of this session")
+	}
+	return a, nil
+}
+
+// Get returns the snapshot for its teacher, an enrolled student or an admin.
+func (s *Service) Get(ctx context.Context, id auth.Identity, sessionID string) (protocol.Snapshot, error) {
+	if _, err := s.Authorize(ctx, id, sessionID, true); err != nil {
+		return protocol.Snapshot{}, err
+	}
+	return s.store.Snapshot(ctx, id.SchoolID, sessionID)
+}
+
+// Snapshot returns the session's snapshot (the caller has authorized).
+func (s *Service) Snapshot(ctx context.Context, schoolID, sessionID string) (protocol.Snapshot, error) {
+	return s.store.Snapshot(ctx, schoolID, sessionID)
+}
+
+// Command names a teacher's session command.
+type Command string
+
+// The teacher's commands.
+const (
+	CommandStart Command = "start"
+	CommandNext  Command = "next"
+	CommandClose Command = "close"
+	CommandEnd   Command = "end"
+)
+
+// Do runs a teacher's command, publishes what it broadcast and returns the
+// snapshot after it.
+func (s *Service) Do(ctx context.Context, id auth.Identity, sessionID string, cmd Command, app quiz.App) (protocol.Snapshot, error) {
+	a, err := s.Authorize(ctx, id, sessionID, false)
+	if err != nil {
+		return protocol.Snapshot{}, err
+	}
+	if !a.Teacher {
+		return protocol.Snapshot{}, quiz.Errorf(quiz.CodeForbidden, "only the session's teacher may %s it", cmd)
+	}
+	var c postgres.Committed
+	switch cmd {
+	case CommandStart:
+		c, err = s.store.Start(ctx, id.SchoolID, sessionID, id.UserID, app)
+	case CommandNext:
+		c, err = s.store.Next(ctx, id.SchoolID, sessionID, id.UserID, app)
+	case CommandClose:
+		c, err = s.store.Close(ctx, id.SchoolID, sessionID, id.UserID, app)
+	case CommandEnd:
+		c, err = s.store.End(ctx, id.SchoolID, sessionID, id.UserID, app)
+	default:
+		return protocol.Snapshot{}, quiz.Errorf(quiz.CodeInvalidMessage, "unknown command %q", cmd)
+	}
+	if err != nil {
+		return protocol.Snapshot{}, err
+	}
+	s.publish(ctx, sessionID, c.Envelope)
+	return c.Snapshot, nil
+}
+
+// publish sends env after its commit. A failure is logged: the change is
+// committed and nodes fill the gap from PostgreSQL on the next broadcast.
+func (s *Service) publish(ctx context.Context, sessionID string, env protocol.Envelope) {
+	if len(env.Frames) == 0 && len(env.Results) == 0 && len(env.Teacher) == 0 && env.Kick == "" {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	var err error
+	for attempt := range 3 {
+		if err = s.pub.Publish(ctx, sessionID, env); err == nil {
+			return
+		}
+		time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
+	}
+	s.log.Error("publish failed after commit", "session_id", sessionID, "err", err)
+}
+
+// CloseDue closes the session's question if it is past its deadline.
+func (s *Service) CloseDue(ctx context.Context, schoolID, sessionID string) error {
+	c, err := s.store.CloseDue(ctx, schoolID, sessionID)
+	if err != nil {
+		return err
+	}
+	s.publish(ctx, sessionID, c.Envelope)
+	return nil
+}
+
+// SweepDeadlines closes overdue questions of every session, every interval,
+// until ctx ends. Every node runs it, so a question closes at its deadline
+// even when the node that opened it is gone.
+func (s *Service) SweepDeadlines(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		due, err := s.store.DueSessions(ctx, time.Now().UTC(), 100)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("deadline sweep failed", "err", err)
+			}
+			continue
+		}
+		for _, ref := range due {
+			if err := s.CloseDue(ctx, ref.SchoolID, ref.SessionID); err != nil && ctx.Err() == nil {
+				s.log.Warn("closing overdue question failed", "session_id", ref.SessionID, "err", err)
+			}
+		}
+	}
+}
+
+// Kick removes a student from the session: their sockets close with 4403
+// on every node and they cannot rejoin.
+func (s *Service) Kick(ctx context.Context, id auth.Identity, sessionID, studentID string) error {
+	a, err := s.Authorize(ctx, id, sessionID, false)
+	if err != nil {
+		return err
+	}
+	if !a.Teacher {
+		return quiz.Errorf(quiz.CodeForbidden, "only the session's teacher may remove a student")
+	}
+	if _, err := uuid.Parse(studentID); err != nil {
+		return quiz.Errorf(quiz.CodeNotFound, "no such student in this classroom")
+	}
+	count, err := s.store.Kick(ctx, a.Session, studentID)
+	if err != nil {
+		return err
+	}
+	s.counter.Participants(ctx, sessionID, count)
+	f, err := protocol.NewFrame(protocol.TypeParticipants, protocol.Participants{Count: count, Connected: s.counter.Connected(ctx, sessionID),
+		Joined: []protocol.Participant{}, Left: []string{studentID}})
+	if err != nil {
+		return err
+	}
+	s.publish(ctx, sessionID, protocol.Envelope{Kick: studentID, Teacher: []protocol.Frame{f}})
+	return nil
+}
+
+// Joined records a student's socket joining; it returns the participants.
+func (s *Service) Joined(ctx context.Context, sess quiz.Session, studentID string) (int, error) {
+	_, count, err := s.store.Join(ctx, sess, studentID)
+	if err != nil {
+		return 0, err
+	}
+	s.counter.Participants(ctx, sess.ID, count)
+	return count, nil
+}
+
+// Left records that a student's last socket on this node closed.
+func (s *Service) Left(ctx context.Context, sess quiz.Session, studentID string) {
+	if err := s.store.Left(context.WithoutCancel(ctx), sess, studentID); err != nil {
+		s.log.Warn("recording student_left failed", "session_id", sess.ID, "err", err)
+	}
+}
+
+// PublishTeacher sends a frame to the session's teacher on whichever node.
+func (s *Service) PublishTeacher(ctx context.Context, sessionID string, f protocol.Frame) {
+	s.publish(ctx, sessionID, protocol.Envelope{Teacher: []protocol.Frame{f}})
+}
+
+func (s *Service) quizQuestions(ctx context.Context, quizID string, version int) ([]quiz.Question, error) {
+	key := quizID + "/" + strconv.Itoa(version)
+	s.mu.Lock()
+	qs, ok := s.questions[key]
+	s.mu.Unlock()
+	if ok {
+		return qs, nil
+	}
+	qs, err := s.store.Questions(ctx, quizID, version)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if len(s.questions) > cacheLimit {
+		s.questions = map[string][]quiz.Question{}
+	}
+	s.questions[key] = qs
+	s.mu.Unlock()
+	return qs, nil
+}
+
+func (s *Service) openedAt(ctx context.Context, sessionID, questionID string) (openedAt, error) {
+	key := sessionID + "/" + questionID
+	s.mu.Lock()
+	o, ok := s.opened[key]
+	s.mu.Unlock()
+	if ok {
+		return o, nil
+	}
+	at, deadline, err := s.store.Opened(ctx, sessionID, questionID)
+	if err != nil {
+		return openedAt{}, err
+	}
+	o = openedAt{at: at, deadline: deadline}
+	s.mu.Lock()
+	if len(s.opened) > cacheLimit {
+		s.opened = map[string]openedAt{}
+	}
+	s.opened[key] = o
+	s.mu.Unlock()
+	return o, nil
+}
+
+// Answer submits a student's answer to the session's question. created is
+// false for an identical re-send, which returns the original answer.
+func (s *Service) Answer(ctx context.Context, id auth.Identity, sess quiz.Session, questionID string, choices []string, app quiz.App) (protocol.AnswerAccepted, bool, error) {
+	received := time.Now().UTC().Truncate(time.Millisecond)
+	if id.Role != quiz.RoleStudent {
+		return protocol.AnswerAccepted{}, false, quiz.Errorf(quiz.CodeForbidden, "only students answer")
+	}
+	qs, err := s.quizQuestions(ctx, sess.QuizID, sess.QuizVersion)
+	if err != nil {
+		return protocol.AnswerAccepted{}, false, err
+	}
+	var q *quiz.Question
+	for i := range qs {
+		if qs[i].ID == questionID {
+			q = &qs[i]
+			break
+		}
+	}
+	if q == nil {
+		return protocol.AnswerAccepted{}, false, quiz.ErrNotOpen
+	}
+	sorted, err := quiz.NormalizeChoices(*q, choices)
+	if err != nil {
+		return protocol.AnswerAccepted{}, false, err
+	}
+	o, err := s.openedAt(ctx, sess.ID, q.ID)
+	if errors.Is(err, quiz.ErrNotFound) {
+		return protocol.AnswerAccepted{}, false, quiz.ErrNotOpen
+	}
+	if err != nil {
+		return protocol.AnswerAccepted{}, false, err
+	}
+	elapsed := received.Sub(o.at)
+	correct, points := quiz.Score(*q, sorted, elapsed)
+	w, err := s.answers.Write(ctx, postgres.Answer{
+		ID: uuid.NewString(), SchoolID: sess.SchoolID, SessionID: sess.ID, SessionCreatedAt: sess.CreatedAt,
+		ClassroomID: sess.ClassroomID, QuizID: sess.QuizID, QuestionID: q.ID, QuestionIdx: q.Index,
+		StudentID: id.UserID, Choices: sorted, Correct: correct, Points: points, ReceivedAt: received,
+		ResponseMs: int(max(elapsed, 0).Milliseconds()), App: app,
+	})
+	if err != nil {
+		return protocol.AnswerAccepted{}, false, err
+	}
+	accepted := protocol.AnswerAccepted{AnswerID: w.AnswerID, QuestionID: q.ID, ReceivedAt: protocol.Time(w.ReceivedAt)}
+	switch w.Outcome {
+	case postgres.Accepted:
+		s.counter.Answered(ctx, sess.ID, q.ID, sorted)
+		return accepted, true, nil
+	case postgres.Existing:
+		if quiz.SameChoices(w.Choices, sorted) {
+			return accepted, false, nil
+		}
+		return protocol.AnswerAccepted{}, false, quiz.ErrAlreadyAnswered
+	case postgres.NotOpen:
+		return protocol.AnswerAccepted{}, false, quiz.ErrNotOpen
+	default:
+		return protocol.AnswerAccepted{}, false, quiz.ErrClosed
+	}
+}
+
+// AnswerREST is the REST answer: it checks membership first (a socket did
+// so at its handshake).
+func (s *Service) AnswerREST(ctx context.Context, id auth.Identity, sessionID, questionID string, choices []string) (protocol.AnswerAccepted, bool, error) {
+	a, err := s.Authorize(ctx, id, sessionID, false)
+	if err != nil {
+		return protocol.AnswerAccepted{}, false, err
+	}
+	if a.Teacher {
+		return protocol.AnswerAccepted{}, false, quiz.Errorf(quiz.CodeForbidden, "only students answer")
+	}
+	return s.Answer(ctx, id, a.Session, questionID, choices, quiz.AppNotebook)
+}

@@ -1,0 +1,245 @@
+// Package protocol holds the WebSocket wire format of CONTRACT §6: the frame
+// envelope and the data of every message, shared by the session store (which
+// builds broadcasts inside its transaction), the session service and the
+// realtime hubs.
+package protocol
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/quizcast/quizcast/internal/quiz"
+)
+
+// Message types, server to client.
+const (
+	TypeWelcome         = "welcome"
+	TypeSessionStarted  = "session.started"
+	TypeQuestionOpened  = "question.opened"
+	TypeQuestionClosed  = "question.closed"
+	TypeLeaderboard     = "leaderboard"
+	TypeSessionEnded    = "session.ended"
+	TypeAnswerAccepted  = "answer.accepted"
+	TypeAnswerRejected  = "answer.rejected"
+	TypeResult          = "result"
+	TypeError           = "error"
+	TypePong            = "pong"
+	TypeAnswerProgress  = "answer.progress"
+	TypeParticipants    = "participants"
+	TypeClientAnswer    = "answer"
+	TypeClientStart     = "start"
+	TypeClientNext      = "next"
+	TypeClientClose     = "close"
+	TypeClientEnd       = "end"
+	TypeClientKick      = "kick"
+	TypeClientPing      = "ping"
+	timeLayoutMillisUTC = "2006-01-02T15:04:05.000Z"
+)
+
+// Frame is every WebSocket message: {"type","id","seq","data"}. Seq is set
+// on broadcasts only; ID echoes the client's request id on direct replies.
+type Frame struct {
+	Type string          `json:"type"`
+	ID   string          `json:"id,omitempty"`
+	Seq  int64           `json:"seq,omitempty"`
+	Data json.RawMessage `json:"data"`
+}
+
+// NewFrame encodes data into a frame.
+func NewFrame(typ string, data any) (Frame, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return Frame{}, err
+	}
+	return Frame{Type: typ, Data: raw}, nil
+}
+
+// Time is a timestamp that encodes as RFC 3339 UTC with milliseconds.
+type Time time.Time
+
+// MarshalJSON writes 2026-11-21T10:05:23.123Z.
+func (t Time) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Time(t).UTC().Format(timeLayoutMillisUTC) + `"`), nil
+}
+
+// UnmarshalJSON reads any RFC 3339 timestamp.
+func (t *Time) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return err
+	}
+	*t = Time(v)
+	return nil
+}
+
+// TimePtr converts an optional time.
+func TimePtr(t *time.Time) *Time {
+	if t == nil {
+		return nil
+	}
+	v := Time(*t)
+	return &v
+}
+
+// PublicQuestion is a question as students see it: never the answer.
+type PublicQuestion struct {
+	ID         string        `json:"id"`
+	Index      int           `json:"index"`
+	Text       string        `json:"text"`
+	Kind       quiz.Kind     `json:"kind"`
+	Options    []quiz.Option `json:"options"`
+	TimeLimitS int           `json:"time_limit_s"`
+	Points     int           `json:"points"`
+}
+
+// Public strips the correct answer from q.
+func Public(q quiz.Question) PublicQuestion {
+	return PublicQuestion{ID: q.ID, Index: q.Index, Text: q.Text, Kind: q.Kind, Options: q.Options, TimeLimitS: q.TimeLimitS, Points: q.Points}
+}
+
+// CurrentQuestion is the snapshot's view of the last opened question.
+type CurrentQuestion struct {
+	PublicQuestion
+	OpenedAt Time `json:"opened_at"`
+	Deadline Time `json:"deadline"`
+	Closed   bool `json:"closed"`
+}
+
+// Snapshot is the session snapshot of §5.
+type Snapshot struct {
+	ID              string           `json:"id"`
+	QuizID          string           `json:"quiz_id"`
+	QuizVersion     int              `json:"quiz_version"`
+	ClassroomID     string           `json:"classroom_id"`
+	TeacherID       string           `json:"teacher_id"`
+	State           quiz.State       `json:"state"`
+	CreatedAt       Time             `json:"created_at"`
+	StartedAt       *Time            `json:"started_at,omitempty"`
+	EndedAt         *Time            `json:"ended_at,omitempty"`
+	QuestionCount   int              `json:"question_count"`
+	CurrentQuestion *CurrentQuestion `json:"current_question,omitempty"`
+	Participants    int              `json:"participants"`
+	Seq             int64            `json:"seq"`
+}
+
+// Welcome is the first frame on every socket.
+type Welcome struct {
+	Session   Snapshot `json:"session"`
+	You       You      `json:"you"`
+	Recovered bool     `json:"recovered"`
+	Missed    int      `json:"missed"`
+}
+
+// You names the socket's user.
+type You struct {
+	UserID string    `json:"user_id"`
+	Role   quiz.Role `json:"role"`
+}
+
+// SessionStarted is the data of session.started.
+type SessionStarted struct {
+	StartedAt Time `json:"started_at"`
+}
+
+// SessionEnded is the data of session.ended.
+type SessionEnded struct {
+	EndedAt Time `json:"ended_at"`
+}
+
+// QuestionOpened is the data of question.opened.
+type QuestionOpened struct {
+	Question PublicQuestion `json:"question"`
+	OpenedAt Time           `json:"opened_at"`
+	Deadline Time           `json:"deadline"`
+}
+
+// QuestionClosed is the data of question.closed.
+type QuestionClosed struct {
+	QuestionID   string         `json:"question_id"`
+	Correct      []string       `json:"correct"`
+	Distribution map[string]int `json:"distribution"`
+	Answered     int            `json:"answered"`
+	Participants int            `json:"participants"`
+}
+
+// Leaderboard is the data of leaderboard.
+type Leaderboard struct {
+	Top []quiz.Standing `json:"top"`
+}
+
+// Result is the data of the direct result message after every close.
+type Result struct {
+	QuestionID string `json:"question_id"`
+	Correct    *bool  `json:"correct"`
+	Points     int    `json:"points"`
+	Score      int    `json:"score"`
+	Rank       int    `json:"rank"`
+}
+
+// AnswerAccepted is the data of answer.accepted (and of the REST answer).
+type AnswerAccepted struct {
+	AnswerID   string `json:"answer_id"`
+	QuestionID string `json:"question_id"`
+	ReceivedAt Time   `json:"received_at"`
+}
+
+// AnswerRejected is the data of answer.rejected.
+type AnswerRejected struct {
+	QuestionID string    `json:"question_id"`
+	Code       quiz.Code `json:"code"`
+}
+
+// Progress is the data of answer.progress (teacher only).
+type Progress struct {
+	QuestionID   string         `json:"question_id"`
+	Answered     int            `json:"answered"`
+	Participants int            `json:"participants"`
+	Distribution map[string]int `json:"distribution"`
+}
+
+// Participant names a student who joined.
+type Participant struct {
+	UserID string `json:"user_id"`
+	Name   string `json:"name"`
+}
+
+// Participants is the data of participants (teacher only).
+type Participants struct {
+	Count     int           `json:"count"`
+	Connected int           `json:"connected"`
+	Joined    []Participant `json:"joined"`
+	Left      []string      `json:"left"`
+}
+
+// Error is the data of error.
+type Error struct {
+	Code    quiz.Code `json:"code"`
+	Message string    `json:"message"`
+}
+
+// AnswerCommand is the data of the client's answer.
+type AnswerCommand struct {
+	QuestionID string   `json:"question_id"`
+	Choices    []string `json:"choices"`
+}
+
+// KickCommand is the data of the teacher's kick.
+type KickCommand struct {
+	UserID string `json:"user_id"`
+}
+
+// Envelope is what travels between nodes on a session's channel: the
+// broadcasts (in seq order) and what goes to particular users.
+type Envelope struct {
+	Frames []Frame `json:"frames,omitempty"`
+	// Results go to each named participant after a close.
+	Results map[string]Frame `json:"results,omitempty"`
+	// Teacher frames go to the session's teacher (progress, participants).
+	Teacher []Frame `json:"teacher,omitempty"`
+	// Kick closes the named user's sockets with 4403.
+	Kick string `json:"kick,omitempty"`
+}

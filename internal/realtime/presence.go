@@ -1,0 +1,157 @@
+package realtime
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/quizcast/quizcast/internal/protocol"
+)
+
+// Presence keeps the live counts of sessions in Redis, shared by all
+// nodes: answers per question and option (behind answer.progress),
+// participants and connected sockets (behind participants). PostgreSQL
+// stays the truth; these are for the teacher's live view.
+type Presence struct {
+	rdb      *redis.Client
+	broker   Broker
+	log      *slog.Logger
+	interval time.Duration
+
+	mu    sync.Mutex
+	dirty map[string]string // session → question with new answers
+}
+
+// NewPresence returns the counters; interval is the shortest time between
+// two answer.progress of one session (250 ms: at most 4 per second).
+func NewPresence(rdb *redis.Client, broker Broker, log *slog.Logger, interval time.Duration) *Presence {
+	if interval <= 0 {
+		interval = 250 * time.Millisecond
+	}
+	return &Presence{rdb: rdb, broker: broker, log: log, interval: interval, dirty: map[string]string{}}
+}
+
+const presenceTTL = 24 * time.Hour
+
+func progressKey(sessionID, questionID string) string {
+	return "qc:progress:" + sessionID + ":" + questionID
+}
+
+// Answered counts a committed answer and schedules an answer.progress.
+func (p *Presence) Answered(ctx context.Context, sessionID, questionID string, choices []string) {
+	key := progressKey(sessionID, questionID)
+	pipe := p.rdb.Pipeline()
+	pipe.HIncrBy(ctx, key, "answered", 1)
+	for _, c := range choices {
+		pipe.HIncrBy(ctx, key, "o:"+c, 1)
+	}
+	pipe.Expire(ctx, key, presenceTTL)
+	if _, err := pipe.Exec(ctx); err != nil {
+		p.log.Warn("counting answer failed", "session_id", sessionID, "err", err)
+	}
+	p.mu.Lock()
+	p.dirty[sessionID] = questionID
+	p.mu.Unlock()
+}
+
+// Participants records the session's participant count.
+func (p *Presence) Participants(ctx context.Context, sessionID string, count int) {
+	if err := p.rdb.Set(ctx, "qc:participants:"+sessionID, count, presenceTTL).Err(); err != nil {
+		p.log.Warn("recording participants failed", "session_id", sessionID, "err", err)
+	}
+}
+
+func (p *Presence) participants(ctx context.Context, sessionID string) int {
+	n, _ := p.rdb.Get(ctx, "qc:participants:"+sessionID).Int()
+	return n
+}
+
+// Connected returns the open sockets of students in the session, on all
+// nodes.
+func (p *Presence) Connected(ctx context.Context, sessionID string) int {
+	n, _ := p.rdb.Get(ctx, "qc:connected:"+sessionID).Int()
+	return max(n, 0)
+}
+
+func (p *Presence) connect(ctx context.Context, sessionID string) int {
+	return p.bump(ctx, sessionID, 1)
+}
+
+func (p *Presence) disconnect(ctx context.Context, sessionID string) int {
+	return p.bump(ctx, sessionID, -1)
+}
+
+func (p *Presence) bump(ctx context.Context, sessionID string, by int64) int {
+	key := "qc:connected:" + sessionID
+	pipe := p.rdb.Pipeline()
+	incr := pipe.IncrBy(context.WithoutCancel(ctx), key, by)
+	pipe.Expire(context.WithoutCancel(ctx), key, presenceTTL)
+	if _, err := pipe.Exec(context.WithoutCancel(ctx)); err != nil {
+		p.log.Warn("counting sockets failed", "session_id", sessionID, "err", err)
+		return 0
+	}
+	return int(max(incr.Val(), 0))
+}
+
+// RunProgress sends answer.progress for sessions with new answers, at most
+// once per interval per session across all nodes (a Redis token decides
+// which node sends), until ctx ends. A session whose token is taken stays
+// due, so the last answers are always reported.
+func (p *Presence) RunProgress(ctx context.Context) {
+	t := time.NewTicker(p.interval / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		due := p.dirty
+		p.dirty = map[string]string{}
+		p.mu.Unlock()
+		for sessionID, questionID := range due {
+			if !p.sendProgress(ctx, sessionID, questionID) {
+				p.mu.Lock()
+				if _, newer := p.dirty[sessionID]; !newer {
+					p.dirty[sessionID] = questionID
+				}
+				p.mu.Unlock()
+			}
+		}
+	}
+}
+
+func (p *Presence) sendProgress(ctx context.Context, sessionID, questionID string) bool {
+	ok, err := p.rdb.SetNX(ctx, "qc:progress-token:"+sessionID, 1, p.interval).Result()
+	if err != nil || !ok {
+		return false
+	}
+	counts, err := p.rdb.HGetAll(ctx, progressKey(sessionID, questionID)).Result()
+	if err != nil {
+		return false
+	}
+	pr := protocol.Progress{QuestionID: questionID, Distribution: map[string]int{},
+		Participants: p.participants(ctx, sessionID)}
+	for k, v := range counts {
+		n, _ := strconv.Atoi(v)
+		if k == "answered" {
+			pr.Answered = n
+		} else if opt, ok := strings.CutPrefix(k, "o:"); ok {
+			pr.Distribution[opt] = n
+		}
+	}
+	f, err := protocol.NewFrame(protocol.TypeAnswerProgress, pr)
+	if err != nil {
+		return true
+	}
+	if err := p.broker.Publish(ctx, sessionID, protocol.Envelope{Teacher: []protocol.Frame{f}}); err != nil {
+		p.log.Warn("publishing progress failed", "session_id", sessionID, "err", err)
+	}
+	return true
+}

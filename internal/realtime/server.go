@@ -1,0 +1,496 @@
+package realtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+
+	"github.com/quizcast/quizcast/internal/auth"
+	"github.com/quizcast/quizcast/internal/live"
+	"github.com/quizcast/quizcast/internal/postgres"
+	"github.com/quizcast/quizcast/internal/protocol"
+	"github.com/quizcast/quizcast/internal/quiz"
+)
+
+// Config tunes the sockets.
+type Config struct {
+	// AllowedOrigins are the browser origins allowed to open sockets;
+	// requests without an Origin header (native apps) are always allowed.
+	AllowedOrigins []string
+	// SendQueue is the per-socket queue; a socket that lets it fill is
+	// closed (default 256).
+	SendQueue int
+	// WriteTimeout bounds one write (default 10 s).
+	WriteTimeout time.Duration
+	// PingInterval and PongTimeout detect dead peers (25 s, 10 s).
+	PingInterval time.Duration
+	PongTimeout  time.Duration
+	// MaxFramesPerSecond closes a socket sending more (default 20).
+	MaxFramesPerSecond int
+	// ReadLimit is the largest frame accepted (default 16 KiB).
+	ReadLimit int64
+	// RevocationCheck is how often sockets' logins are checked (2 s).
+	RevocationCheck time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.SendQueue <= 0 {
+		c.SendQueue = 256
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 25 * time.Second
+	}
+	if c.PongTimeout <= 0 {
+		c.PongTimeout = 10 * time.Second
+	}
+	if c.MaxFramesPerSecond <= 0 {
+		c.MaxFramesPerSecond = 20
+	}
+	if c.ReadLimit <= 0 {
+		c.ReadLimit = 16 << 10
+	}
+	if c.RevocationCheck <= 0 {
+		c.RevocationCheck = 2 * time.Second
+	}
+}
+
+// Authenticator proves who opens a socket and whether a login still holds.
+type Authenticator interface {
+	Verify(ctx context.Context, accessToken string) (auth.Identity, error)
+	RedeemTicket(ctx context.Context, ticket string) (auth.Identity, error)
+	RevokedLogins(ctx context.Context, loginIDs []string) (map[string]bool, error)
+}
+
+// Sessions is the live session service as the sockets use it.
+type Sessions interface {
+	Authorize(ctx context.Context, id auth.Identity, sessionID string, allowAdmin bool) (postgres.Access, error)
+	Snapshot(ctx context.Context, schoolID, sessionID string) (protocol.Snapshot, error)
+	Do(ctx context.Context, id auth.Identity, sessionID string, cmd live.Command, app quiz.App) (protocol.Snapshot, error)
+	Answer(ctx context.Context, id auth.Identity, sess quiz.Session, questionID string, choices []string, app quiz.App) (protocol.AnswerAccepted, bool, error)
+	Kick(ctx context.Context, id auth.Identity, sessionID, studentID string) error
+	Joined(ctx context.Context, sess quiz.Session, studentID string) (int, error)
+	Left(ctx context.Context, sess quiz.Session, studentID string)
+	PublishTeacher(ctx context.Context, sessionID string, f protocol.Frame)
+}
+
+// Server accepts the sockets of live sessions on this node.
+type Server struct {
+	cfg      Config
+	auth     Authenticator
+	sessions Sessions
+	hubs     *Hubs
+	broker   Broker
+	presence *Presence
+	log      *slog.Logger
+	stats    *Metrics
+	draining atomic.Bool
+
+	mu    sync.Mutex
+	conns map[*conn]struct{}
+}
+
+// NewServer returns the socket server.
+func NewServer(cfg Config, a Authenticator, sessions Sessions, hubs *Hubs, broker Broker, presence *Presence, log *slog.Logger, stats *Metrics) *Server {
+	cfg.defaults()
+	return &Server{cfg: cfg, auth: a, sessions: sessions, hubs: hubs, broker: broker, presence: presence,
+		log: log, stats: stats, conns: map[*conn]struct{}{}}
+}
+
+// Admission is a handshake that passed every check.
+type Admission struct {
+	id      auth.Identity
+	access  postgres.Access
+	lastSeq *int64
+}
+
+// Admit checks a handshake before the upgrade: origin, identity (bearer
+// token or single-use ticket), membership of the session. Its errors are
+// contract errors for the HTTP answer.
+func (s *Server) Admit(r *http.Request, sessionID string) (*Admission, error) {
+	if s.draining.Load() {
+		return nil, quiz.Errorf(quiz.CodeUnavailable, "this node is shutting down; reconnect")
+	}
+	if origin := r.Header.Get("Origin"); origin != "" && !s.originAllowed(origin) {
+		return nil, quiz.Errorf(quiz.CodeForbidden, "origin %q is not allowed", origin)
+	}
+	ctx := r.Context()
+	var id auth.Identity
+	var err error
+	if h := r.Header.Get("Authorization"); h != "" {
+		token, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok {
+			return nil, quiz.Errorf(quiz.CodeUnauthorized, "Authorization must be a Bearer token")
+		}
+		id, err = s.auth.Verify(ctx, strings.TrimSpace(token))
+	} else if t := r.URL.Query().Get("ticket"); t != "" {
+		id, err = s.auth.RedeemTicket(ctx, t)
+	} else {
+		return nil, quiz.Errorf(quiz.CodeUnauthorized, "a bearer token or a ws ticket is required")
+	}
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.sessions.Authorize(ctx, id, sessionID, false)
+	if err != nil {
+		return nil, err
+	}
+	adm := &Admission{id: id, access: a}
+	if v := r.URL.Query().Get("last_seq"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return nil, quiz.Invalid(map[string]string{"last_seq": "must be a non-negative integer"})
+		}
+		adm.lastSeq = &n
+	}
+	return adm, nil
+}
+
+func (s *Server) originAllowed(origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(s.cfg.AllowedOrigins, func(o string) bool {
+		return strings.EqualFold(strings.TrimRight(o, "/"), u.Scheme+"://"+u.Host)
+	})
+}
+
+// Serve upgrades an admitted request and runs the socket until it closes.
+func (s *Server) Serve(w http.ResponseWriter, r *http.Request, adm *Admission) {
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		InsecureSkipVerify: true, // the origin was checked against the allow-list in Admit
+		CompressionMode:    websocket.CompressionDisabled,
+	})
+	if err != nil {
+		return
+	}
+	ws.SetReadLimit(s.cfg.ReadLimit)
+	sess := adm.access.Session
+	c := newConn(ws, adm.id, adm.access.Name, adm.access.Teacher, &s.cfg)
+	go c.writeLoop()
+	s.stats.connections.Inc()
+	defer s.stats.connections.Dec()
+	// The socket outlives the request's context only through ours.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
+
+	hb, err := s.hubs.acquire(ctx, sess.ID, sess.SchoolID)
+	if err != nil {
+		s.log.Warn("joining hub failed", "session_id", sess.ID, "err", err)
+		c.closeWith(StatusGoingAway, "temporarily unavailable; reconnect", false)
+		<-c.done
+		return
+	}
+	defer s.hubs.release(hb)
+
+	snap, err := s.sessions.Snapshot(ctx, sess.SchoolID, sess.ID)
+	if err != nil {
+		c.closeWith(StatusGoingAway, "temporarily unavailable; reconnect", false)
+		<-c.done
+		return
+	}
+	welcome := protocol.Welcome{Session: snap, You: protocol.You{UserID: adm.id.UserID, Role: adm.id.Role}}
+	var missed [][]byte
+	if adm.lastSeq != nil {
+		switch {
+		case *adm.lastSeq == snap.Seq:
+			welcome.Recovered = true
+		case *adm.lastSeq < snap.Seq:
+			frames, ok, err := s.broker.History(ctx, sess.ID, *adm.lastSeq, snap.Seq)
+			if err == nil && ok {
+				welcome.Recovered, welcome.Missed, missed = true, len(frames), frames
+			}
+		}
+	}
+	if adm.access.Teacher {
+		welcome.You.Role = quiz.RoleTeacher
+	}
+	c.reply("", protocol.TypeWelcome, welcome)
+	for _, raw := range missed {
+		c.enqueue(raw)
+	}
+	if snap.State == quiz.StateEnded {
+		c.closeWith(StatusNormal, "the session has ended", true)
+		<-c.done
+		return
+	}
+	hb.add(c, snap.Seq)
+	s.track(c, true)
+	defer s.track(c, false)
+
+	student := !adm.access.Teacher
+	if student {
+		s.joined(ctx, sess, c)
+	}
+	if !adm.id.ExpiresAt.IsZero() {
+		t := time.AfterFunc(time.Until(adm.id.ExpiresAt), func() {
+			c.closeWith(StatusTokenExpired, "the access token expired", true)
+		})
+		defer t.Stop()
+	}
+	go s.keepAlive(ctx, c)
+
+	s.readLoop(ctx, c, sess)
+
+	c.closeWith(StatusGoingAway, "", false)
+	select {
+	case <-c.done:
+	case <-time.After(5 * time.Second):
+		ws.CloseNow()
+	}
+	others := hb.remove(c)
+	if student && !others {
+		s.left(ctx, sess, c)
+	}
+}
+
+func (s *Server) track(c *conn, add bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		s.conns[c] = struct{}{}
+	} else {
+		delete(s.conns, c)
+	}
+}
+
+func (s *Server) joined(ctx context.Context, sess quiz.Session, c *conn) {
+	count, err := s.sessions.Joined(ctx, sess, c.id.UserID)
+	if err != nil {
+		s.log.Warn("recording join failed", "session_id", sess.ID, "err", err)
+		return
+	}
+	connected := s.presence.connect(ctx, sess.ID)
+	f, err := protocol.NewFrame(protocol.TypeParticipants, protocol.Participants{Count: count, Connected: connected,
+		Joined: []protocol.Participant{{UserID: c.id.UserID, Name: c.name}}, Left: []string{}})
+	if err == nil {
+		s.sessions.PublishTeacher(ctx, sess.ID, f)
+	}
+}
+
+func (s *Server) left(ctx context.Context, sess quiz.Session, c *conn) {
+	connected := s.presence.disconnect(ctx, sess.ID)
+	s.sessions.Left(ctx, sess, c.id.UserID)
+	f, err := protocol.NewFrame(protocol.TypeParticipants, protocol.Participants{
+		Count: s.presence.participants(ctx, sess.ID), Connected: connected,
+		Joined: []protocol.Participant{}, Left: []string{c.id.UserID}})
+	if err == nil {
+		s.sessions.PublishTeacher(ctx, sess.ID, f)
+	}
+}
+
+// keepAlive pings the peer; one that does not answer is closed.
+func (s *Server) keepAlive(ctx context.Context, c *conn) {
+	t := time.NewTicker(s.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.closing:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			pctx, cancel := context.WithTimeout(ctx, s.cfg.PongTimeout)
+			err := c.ws.Ping(pctx)
+			cancel()
+			if err != nil {
+				c.closeWith(StatusGoingAway, "no pong", false)
+				return
+			}
+		}
+	}
+}
+
+// clientFrame is a frame from a client.
+type clientFrame struct {
+	Type string          `json:"type"`
+	ID   string          `json:"id"`
+	Data json.RawMessage `json:"data"`
+}
+
+func (s *Server) readLoop(ctx context.Context, c *conn, sess quiz.Session) {
+	windowStart := time.Now()
+	frames := 0
+	for {
+		typ, data, err := c.ws.Read(ctx)
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		if now.Sub(windowStart) >= time.Second {
+			windowStart, frames = now, 0
+		}
+		frames++
+		if frames > s.cfg.MaxFramesPerSecond {
+			s.stats.policyCloses.Inc()
+			c.closeWith(StatusPolicy, "more than "+strconv.Itoa(s.cfg.MaxFramesPerSecond)+" frames per second", false)
+			return
+		}
+		if typ != websocket.MessageText {
+			c.closeWith(StatusUnsupported, "binary frames are not supported", false)
+			return
+		}
+		if !utf8.Valid(data) {
+			c.closeWith(StatusInvalidUTF8, "invalid UTF-8", false)
+			return
+		}
+		s.handle(ctx, c, sess, data)
+	}
+}
+
+// decodeData decodes a command's data strictly: unknown fields and wrong
+// types are invalid messages.
+func decodeData(raw json.RawMessage, dst any) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		raw = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return quiz.Errorf(quiz.CodeInvalidMessage, "invalid data: %v", err)
+	}
+	return nil
+}
+
+func (s *Server) sendError(c *conn, reqID string, err error) {
+	e := quiz.Describe(err)
+	if e.Code == quiz.CodeInternal {
+		s.log.Error("socket command failed", "user_id", c.id.UserID, "err", err)
+	}
+	c.reply(reqID, protocol.TypeError, protocol.Error{Code: e.Code, Message: e.Message})
+}
+
+func (s *Server) handle(ctx context.Context, c *conn, sess quiz.Session, data []byte) {
+	var f clientFrame
+	if err := json.Unmarshal(data, &f); err != nil {
+		s.sendError(c, "", quiz.Errorf(quiz.CodeInvalidMessage, "the frame is not a JSON object {type, id, data}"))
+		return
+	}
+	switch f.Type {
+	case protocol.TypeClientPing:
+		c.reply(f.ID, protocol.TypePong, struct{}{})
+	case protocol.TypeClientAnswer:
+		s.answer(ctx, c, sess, f)
+	case protocol.TypeClientStart, protocol.TypeClientNext, protocol.TypeClientClose, protocol.TypeClientEnd:
+		if err := decodeData(f.Data, &struct{}{}); err != nil {
+			s.sendError(c, f.ID, err)
+			return
+		}
+		if !c.teacher {
+			s.sendError(c, f.ID, quiz.Errorf(quiz.CodeForbidden, "only the session's teacher may %s it", f.Type))
+			return
+		}
+		if _, err := s.sessions.Do(ctx, c.id, sess.ID, live.Command(f.Type), quiz.AppWhiteboard); err != nil {
+			s.sendError(c, f.ID, err)
+		}
+	case protocol.TypeClientKick:
+		var k protocol.KickCommand
+		if err := decodeData(f.Data, &k); err != nil {
+			s.sendError(c, f.ID, err)
+			return
+		}
+		if !c.teacher {
+			s.sendError(c, f.ID, quiz.Errorf(quiz.CodeForbidden, "only the session's teacher may remove a student"))
+			return
+		}
+		if err := s.sessions.Kick(ctx, c.id, sess.ID, k.UserID); err != nil {
+			s.sendError(c, f.ID, err)
+		}
+	default:
+		s.sendError(c, f.ID, quiz.Errorf(quiz.CodeInvalidMessage, "unknown message type %q", f.Type))
+	}
+}
+
+func (s *Server) answer(ctx context.Context, c *conn, sess quiz.Session, f clientFrame) {
+	var a protocol.AnswerCommand
+	if err := decodeData(f.Data, &a); err != nil {
+		s.sendError(c, f.ID, err)
+		return
+	}
+	if a.QuestionID == "" || a.Choices == nil {
+		s.sendError(c, f.ID, quiz.Errorf(quiz.CodeInvalidMessage, "an answer needs question_id and choices"))
+		return
+	}
+	if c.teacher {
+		s.sendError(c, f.ID, quiz.Errorf(quiz.CodeForbidden, "only students answer"))
+		return
+	}
+	acc, _, err := s.sessions.Answer(ctx, c.id, sess, a.QuestionID, a.Choices, quiz.AppNotebook)
+	if err == nil {
+		c.reply(f.ID, protocol.TypeAnswerAccepted, acc)
+		return
+	}
+	if e, ok := quiz.AsError(err); ok {
+		switch e.Code {
+		case quiz.CodeNotOpen, quiz.CodeClosed, quiz.CodeAlreadyAnswered, quiz.CodeInvalidChoice:
+			c.reply(f.ID, protocol.TypeAnswerRejected, protocol.AnswerRejected{QuestionID: a.QuestionID, Code: e.Code})
+			return
+		}
+	}
+	s.sendError(c, f.ID, err)
+}
+
+// WatchRevocations closes the sockets of revoked logins with 4401, every
+// RevocationCheck, until ctx ends.
+func (s *Server) WatchRevocations(ctx context.Context) {
+	t := time.NewTicker(s.cfg.RevocationCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		byLogin := map[string][]*conn{}
+		for c := range s.conns {
+			byLogin[c.id.LoginID] = append(byLogin[c.id.LoginID], c)
+		}
+		s.mu.Unlock()
+		if len(byLogin) == 0 {
+			continue
+		}
+		ids := make([]string, 0, len(byLogin))
+		for id := range byLogin {
+			ids = append(ids, id)
+		}
+		revoked, err := s.auth.RevokedLogins(ctx, ids)
+		if err != nil {
+			if !errors.Is(err, context.Canceled) {
+				s.log.Warn("revocation check failed", "err", err)
+			}
+			continue
+		}
+		for id, gone := range revoked {
+			if !gone {
+				continue
+			}
+			for _, c := range byLogin[id] {
+				c.closeWith(StatusTokenExpired, "the login was revoked", true)
+			}
+		}
+	}
+}
+
+// Drain refuses new sockets and closes the open ones with 1001 after
+// flushing what they are owed, so their clients reconnect elsewhere.
+func (s *Server) Drain(ctx context.Context) {
+	s.draining.Store(true)
+	s.hubs.CloseAll(ctx, StatusGoingAway, "server going away; reconnect")
+}
