@@ -79,8 +79,10 @@ func (s *Service) Classrooms(ctx context.Context, id auth.Identity, p quiz.Page)
 	case quiz.RoleAdmin:
 	case quiz.RoleTeacher:
 		f.TeacherID = id.UserID
-	default:
+	case quiz.RoleStudent:
 		f.StudentID = id.UserID
+	default:
+		return nil, nil, quiz.ErrForbidden
 	}
 	return s.store.Classrooms(ctx, id.SchoolID, f, p)
 }
