@@ -17,12 +17,16 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/quizcast/quizcast/internal/auth"
+	"github.com/quizcast/quizcast/internal/authoring"
 	"github.com/quizcast/quizcast/internal/config"
 	"github.com/quizcast/quizcast/internal/health"
 	"github.com/quizcast/quizcast/internal/httpapi"
 	"github.com/quizcast/quizcast/internal/metrics"
+	"github.com/quizcast/quizcast/internal/policy"
 	"github.com/quizcast/quizcast/internal/postgres"
 	"github.com/quizcast/quizcast/internal/rabbitmq"
+	"github.com/quizcast/quizcast/internal/ratelimit"
 )
 
 func main() {
@@ -96,8 +100,23 @@ func serve(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		"rabbitmq": func(ctx context.Context) error { return rabbitmq.Ping(ctx, cfg.RabbitMQURL) },
 	})
 
+	tokens, err := auth.NewTokens(cfg.JWTSecret, cfg.AccessTTL, rdb)
+	if err != nil {
+		return err
+	}
+	limiter := ratelimit.New(rdb, ratelimit.Limits{
+		LoginPerIP: cfg.LoginIPLimit, LoginFailuresPerAccount: cfg.LoginAccountLimit, APIPerUser: cfg.APIUserLimit,
+	})
+	store := postgres.NewStore(pool)
+	accounts, err := auth.NewService(store, tokens, limiter, cfg.RefreshTTL)
+	if err != nil {
+		return err
+	}
+
 	router, err := httpapi.New(httpapi.Config{TrustedProxies: cfg.TrustedProxies}, httpapi.Deps{
 		Log: log, Registry: reg, Health: checker, Draining: &draining,
+		Tokens: tokens, Limiter: limiter, Accounts: accounts,
+		Authoring: authoring.New(store, policy.New(store)),
 	})
 	if err != nil {
 		return err

@@ -31,6 +31,7 @@ func NewValidator() *Validator {
 		}
 		return name
 	})
+	v.RegisterStructValidation(questionRules, questionBody{})
 	return &Validator{v: v}
 }
 
@@ -85,6 +86,21 @@ func describeTag(fe validator.FieldError) string {
 		return "must be one of " + fe.Param()
 	case "uuid", "uuid4":
 		return "must be an id"
+	// The rules of question kinds (questionRules).
+	case "option_index":
+		return "must hold indexes (0-based) of this question's options"
+	case "unique_index":
+		return "must not name an option twice"
+	case "one_correct":
+		return "must hold exactly one option index"
+	case "some_correct":
+		return "must hold at least one option index"
+	case "poll_correct":
+		return "must be empty for a poll"
+	case "poll_points":
+		return "must be 0 for a poll"
+	case "true_false":
+		return `must be [{"text":"True"},{"text":"False"}] for a true_false question`
 	default:
 		return "is not valid (" + fe.Tag() + ")"
 	}

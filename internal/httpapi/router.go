@@ -13,9 +13,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/quizcast/quizcast/internal/auth"
+	"github.com/quizcast/quizcast/internal/authoring"
 	"github.com/quizcast/quizcast/internal/health"
 	"github.com/quizcast/quizcast/internal/metrics"
 	"github.com/quizcast/quizcast/internal/quiz"
+	"github.com/quizcast/quizcast/internal/ratelimit"
 )
 
 // Config is what the router needs besides its services.
@@ -31,6 +34,15 @@ type Deps struct {
 	Health   *health.Checker
 	// Draining is set when the node is shutting down: /readyz answers 503.
 	Draining *atomic.Bool
+
+	// Tokens verifies access tokens (requireAuth) and issues ws-tickets.
+	Tokens *auth.Tokens
+	// Limiter holds the rate limits shared by every node.
+	Limiter *ratelimit.Limiter
+	// Accounts registers, logs in and out, rotates refresh tokens.
+	Accounts *auth.Service
+	// Authoring manages teachers, classrooms, rosters and quizzes.
+	Authoring *authoring.Service
 }
 
 // Server holds the handlers' dependencies.
@@ -56,8 +68,12 @@ func New(cfg Config, deps Deps) (*gin.Engine, error) {
 		WriteError(c, quiz.Errorf(quiz.CodeNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})
 	r.NoMethod(func(c *gin.Context) {
-		c.Status(http.StatusMethodNotAllowed)
-		WriteError(c, quiz.Errorf(quiz.CodeNotFound, "method %s not allowed on %s", c.Request.Method, c.Request.URL.Path))
+		// The contract has no code of its own for 405; the shape is the same.
+		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{
+			Code:      quiz.CodeNotFound,
+			Message:   "method " + c.Request.Method + " not allowed on " + c.Request.URL.Path,
+			RequestID: RequestID(c),
+		}})
 	})
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })

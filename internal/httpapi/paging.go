@@ -1,0 +1,90 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/quizcast/quizcast/internal/quiz"
+)
+
+// Page sizes of the contract (§1).
+const (
+	DefaultLimit = 50
+	MaxLimit     = 200
+)
+
+// List is the contract's list shape; NextCursor is absent on the last page.
+type List[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// NewList returns the page items (never null in JSON) with the cursor of
+// the next page.
+func NewList[T any](items []T, next *quiz.Cursor) List[T] {
+	if items == nil {
+		items = []T{}
+	}
+	return List[T]{Items: items, NextCursor: EncodeCursor(next)}
+}
+
+// mapList converts the items of a page and wraps them in a List.
+func mapList[S, T any](items []S, next *quiz.Cursor, conv func(S) T) List[T] {
+	out := make([]T, len(items))
+	for i, it := range items {
+		out[i] = conv(it)
+	}
+	return NewList(out, next)
+}
+
+// ParsePage reads ?limit= (1..200, default 50) and ?cursor= (as returned in
+// next_cursor); anything else is a validation error on that parameter.
+func ParsePage(c *gin.Context) (quiz.Page, error) {
+	p := quiz.Page{Limit: DefaultLimit}
+	if s, ok := c.GetQuery("limit"); ok {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxLimit {
+			return quiz.Page{}, quiz.Invalid(map[string]string{"limit": "must be an integer from 1 to 200"})
+		}
+		p.Limit = n
+	}
+	if s := c.Query("cursor"); s != "" {
+		cur, err := DecodeCursor(s)
+		if err != nil {
+			return quiz.Page{}, err
+		}
+		p.After = cur
+	}
+	return p, nil
+}
+
+// EncodeCursor makes a position opaque to clients ("" for nil).
+func EncodeCursor(c *quiz.Cursor) string {
+	if c == nil {
+		return ""
+	}
+	b, _ := json.Marshal(c) // a struct of a time and strings always encodes
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+var errBadCursor = quiz.Invalid(map[string]string{"cursor": "is not a cursor this list returned"})
+
+// DecodeCursor reads a cursor made by EncodeCursor.
+func DecodeCursor(s string) (*quiz.Cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) > 1024 {
+		return nil, errBadCursor
+	}
+	var c quiz.Cursor
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, errBadCursor
+	}
+	if _, err := uuid.Parse(c.ID); err != nil {
+		return nil, errBadCursor
+	}
+	return &c, nil
+}

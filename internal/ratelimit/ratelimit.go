@@ -1,0 +1,122 @@
+// Package ratelimit holds the request limits that must hold across nodes:
+// counters in Redis, one fixed one-minute window per key.
+package ratelimit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/quizcast/quizcast/internal/quiz"
+)
+
+// keyPrefix starts every counter's Redis key.
+const keyPrefix = "qc:rl:"
+
+// Window is the length of every limit's counting window.
+const Window = time.Minute
+
+// ErrLimited matches (errors.Is) every refusal of a Limiter.
+var ErrLimited = &quiz.Error{Code: quiz.CodeRateLimited, Message: "too many requests, retry later"}
+
+// Limits are the per-minute limits (config.Server's rate settings).
+type Limits struct {
+	// LoginPerIP bounds login, register and refresh attempts per client
+	// address; generous, as a whole school may share one address.
+	LoginPerIP int
+	// LoginFailuresPerAccount bounds failed logins (and registrations) per
+	// email.
+	LoginFailuresPerAccount int
+	// APIPerUser bounds authenticated requests per user.
+	APIPerUser int
+}
+
+// takeScript counts one hit and starts the window on the first; it returns
+// the count and the milliseconds left in the window. One round trip, atomic.
+const takeScript = `
+local n = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {n, ttl}`
+
+// Limiter enforces Limits with counters in Redis shared by every node.
+// When Redis does not answer it fails closed (503), as the token
+// revocation check does.
+type Limiter struct {
+	rdb    redis.UniversalClient
+	limits Limits
+	take   *redis.Script
+}
+
+// New returns a Limiter over rdb.
+func New(rdb redis.UniversalClient, limits Limits) *Limiter {
+	return &Limiter{rdb: rdb, limits: limits, take: redis.NewScript(takeScript)}
+}
+
+// LoginIP counts one login/register/refresh attempt from ip.
+func (l *Limiter) LoginIP(ctx context.Context, ip string) error {
+	return l.hit(ctx, "ip:"+ip, l.limits.LoginPerIP)
+}
+
+// AccountBlocked refuses a login for email while its failures are over the
+// limit, without counting.
+func (l *Limiter) AccountBlocked(ctx context.Context, email string) error {
+	key := keyPrefix + accountKey(email)
+	res, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Get(ctx, key)
+		p.PTTL(ctx, key)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("%w: rate limit: %w", quiz.ErrUnavailable, err)
+	}
+	n, _ := res[0].(*redis.StringCmd).Int()
+	ttl := res[1].(*redis.DurationCmd).Val()
+	return verdict(n, l.limits.LoginFailuresPerAccount, ttl)
+}
+
+// AccountFailed counts one failed login (or registration) for email.
+func (l *Limiter) AccountFailed(ctx context.Context, email string) error {
+	return l.hit(ctx, accountKey(email), l.limits.LoginFailuresPerAccount)
+}
+
+// APIUser counts one authenticated request of the user.
+func (l *Limiter) APIUser(ctx context.Context, userID string) error {
+	return l.hit(ctx, "user:"+userID, l.limits.APIPerUser)
+}
+
+// accountKey keys an email by its hash: no addresses in Redis.
+func accountKey(email string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
+	return "account:" + hex.EncodeToString(sum[:16])
+}
+
+func (l *Limiter) hit(ctx context.Context, key string, limit int) error {
+	res, err := l.take.Run(ctx, l.rdb, []string{keyPrefix + key}, Window.Milliseconds()).Int64Slice()
+	if err != nil {
+		return fmt.Errorf("%w: rate limit: %w", quiz.ErrUnavailable, err)
+	}
+	return verdict(int(res[0]), limit, time.Duration(res[1])*time.Millisecond)
+}
+
+// verdict is nil while count is within limit, else rate_limited with the
+// seconds until the window ends.
+func verdict(count, limit int, left time.Duration) error {
+	if count <= limit {
+		return nil
+	}
+	secs := int((left + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	return &quiz.Error{Code: quiz.CodeRateLimited, Message: ErrLimited.Message, RetryAfter: secs}
+}
