@@ -24,7 +24,7 @@ import (
 type Store interface {
 	Create(ctx context.Context, schoolID, userID string, admin bool, quizID, classroomID string) (quiz.Session, error)
 	Access(ctx context.Context, schoolID, sessionID, userID string) (postgres.Access, error)
-	Questions(ctx context.Context, quizID string, version int) ([]quiz.Question, error)
+	Questions(ctx context.Context, schoolID, quizID string, version int) ([]quiz.Question, error)
 	Opened(ctx context.Context, sessionID, questionID string) (opened, deadline time.Time, err error)
 	Snapshot(ctx context.Context, schoolID, sessionID string) (protocol.Snapshot, error)
 	Start(ctx context.Context, schoolID, sessionID, userID string, app quiz.App) (postgres.Committed, error)
@@ -275,7 +275,7 @@ func (s *Service) PublishTeacher(ctx context.Context, sessionID string, f protoc
 	s.publish(ctx, sessionID, protocol.Envelope{Teacher: []protocol.Frame{f}})
 }
 
-func (s *Service) quizQuestions(ctx context.Context, quizID string, version int) ([]quiz.Question, error) {
+func (s *Service) quizQuestions(ctx context.Context, schoolID, quizID string, version int) ([]quiz.Question, error) {
 	key := quizID + "/" + strconv.Itoa(version)
 	s.mu.Lock()
 	qs, ok := s.questions[key]
@@ -283,7 +283,7 @@ func (s *Service) quizQuestions(ctx context.Context, quizID string, version int)
 	if ok {
 		return qs, nil
 	}
-	qs, err := s.store.Questions(ctx, quizID, version)
+	qs, err := s.store.Questions(ctx, schoolID, quizID, version)
 	if err != nil {
 		return nil, err
 	}
@@ -325,7 +325,7 @@ func (s *Service) Answer(ctx context.Context, id auth.Identity, sess quiz.Sessio
 	if id.Role != quiz.RoleStudent {
 		return protocol.AnswerAccepted{}, false, quiz.Errorf(quiz.CodeForbidden, "only students answer")
 	}
-	qs, err := s.quizQuestions(ctx, sess.QuizID, sess.QuizVersion)
+	qs, err := s.quizQuestions(ctx, sess.SchoolID, sess.QuizID, sess.QuizVersion)
 	if err != nil {
 		return protocol.AnswerAccepted{}, false, err
 	}

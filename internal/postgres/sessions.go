@@ -123,14 +123,10 @@ func (s *SessionStore) Access(ctx context.Context, schoolID, sessionID, userID s
 	return a, nil
 }
 
-const questionsSQL = `
-SELECT id, idx, text, kind, options, correct, time_limit_s, points
-FROM questions WHERE quiz_id = $1 AND quiz_version = $2 ORDER BY idx`
-
 // Questions returns the questions of a quiz version in order. Versions are
 // immutable, so callers may cache the answer.
-func (s *SessionStore) Questions(ctx context.Context, quizID string, version int) ([]quiz.Question, error) {
-	return queryQuestions(ctx, s.pool, quizID, version)
+func (s *SessionStore) Questions(ctx context.Context, schoolID, quizID string, version int) ([]quiz.Question, error) {
+	return queryQuestions(ctx, s.pool, schoolID, quizID, version)
 }
 
 type querier interface {
@@ -138,8 +134,8 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-func queryQuestions(ctx context.Context, q querier, quizID string, version int) ([]quiz.Question, error) {
-	rows, err := q.Query(ctx, questionsSQL, quizID, version)
+func queryQuestions(ctx context.Context, q querier, schoolID, quizID string, version int) ([]quiz.Question, error) {
+	rows, err := q.Query(ctx, questionsSQL, schoolID, quizID, version)
 	if err != nil {
 		return nil, mapError(err)
 	}
