@@ -10,23 +10,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/quizcast/quizcast/internal/auth"
-	"github.com/quizcast/quizcast/internal/authoring"
 	"github.com/quizcast/quizcast/internal/config"
-	"github.com/quizcast/quizcast/internal/health"
-	"github.com/quizcast/quizcast/internal/httpapi"
-	"github.com/quizcast/quizcast/internal/metrics"
-	"github.com/quizcast/quizcast/internal/policy"
+	"github.com/quizcast/quizcast/internal/node"
 	"github.com/quizcast/quizcast/internal/postgres"
-	"github.com/quizcast/quizcast/internal/rabbitmq"
-	"github.com/quizcast/quizcast/internal/ratelimit"
 )
 
 func main() {
@@ -91,44 +82,20 @@ func serve(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	rdb := redis.NewClient(ropt)
 	defer rdb.Close()
 
-	reg := metrics.NewRegistry()
-	metrics.RegisterPool(reg, pool)
-	var draining atomic.Bool
-	checker := health.New(map[string]health.Check{
-		"postgres": func(ctx context.Context) error { return pool.Ping(ctx) },
-		"redis":    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
-		"rabbitmq": func(ctx context.Context) error { return rabbitmq.Ping(ctx, cfg.RabbitMQURL) },
-	})
-
-	tokens, err := auth.NewTokens(cfg.JWTSecret, cfg.AccessTTL, rdb)
+	n, err := node.New(cfg, node.Options{}, pool, rdb, log)
 	if err != nil {
 		return err
 	}
-	limiter := ratelimit.New(rdb, ratelimit.Limits{
-		LoginPerIP: cfg.LoginIPLimit, LoginFailuresPerAccount: cfg.LoginAccountLimit, APIPerUser: cfg.APIUserLimit,
-	})
-	store := postgres.NewStore(pool)
-	accounts, err := auth.NewService(store, tokens, limiter, cfg.RefreshTTL)
-	if err != nil {
-		return err
-	}
-
-	router, err := httpapi.New(httpapi.Config{TrustedProxies: cfg.TrustedProxies}, httpapi.Deps{
-		Log: log, Registry: reg, Health: checker, Draining: &draining,
-		Tokens: tokens, Limiter: limiter, Accounts: accounts,
-		Authoring: authoring.New(store, policy.New(store)),
-	})
-	if err != nil {
-		return err
-	}
-
-	// Background work stops with bg; the HTTP server drains first.
+	// Background work stops with bg; the answer writer with writerCtx, after
+	// the sockets and requests have drained.
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBG()
-	var wg sync.WaitGroup
-	wg.Go(func() { postgres.KeepPartitions(bg, pool, log) })
+	writerCtx, cancelWriter := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWriter()
+	done := make(chan struct{})
+	go func() { n.Run(bg, writerCtx); close(done) }()
 
-	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: router, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: n.Handler, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	log.Info("server listening", "addr", cfg.HTTPAddr, "node", cfg.NodeID)
@@ -136,19 +103,23 @@ func serve(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	select {
 	case err := <-errc:
 		cancelBG()
-		wg.Wait()
+		cancelWriter()
+		<-done
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
-	draining.Store(true)
 	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	// Sockets first (hijacked connections are not tracked by Shutdown), then
+	// in-flight requests, then the answer writer, then the rest.
+	n.Drain(shutCtx)
 	if err := srv.Shutdown(shutCtx); err != nil {
 		log.Error("http shutdown", "err", err)
 	}
+	cancelWriter()
 	cancelBG()
-	wg.Wait()
+	<-done
 	log.Info("stopped")
 	return nil
 }

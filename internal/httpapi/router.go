@@ -43,6 +43,10 @@ type Deps struct {
 	Accounts *auth.Service
 	// Authoring manages teachers, classrooms, rosters and quizzes.
 	Authoring *authoring.Service
+	// Sessions runs live sessions (REST side of §5).
+	Sessions Sessions
+	// Sockets serves the session WebSockets (§6).
+	Sockets Sockets
 }
 
 // Server holds the handlers' dependencies.

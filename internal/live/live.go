@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/quizcast/quizcast/internal/auth"
+	"github.com/quizcast/quizcast/internal/policy"
 	"github.com/quizcast/quizcast/internal/postgres"
 	"github.com/quizcast/quizcast/internal/protocol"
 	"github.com/quizcast/quizcast/internal/quiz"
@@ -36,6 +37,7 @@ type Store interface {
 	Join(ctx context.Context, sess quiz.Session, studentID string) (first bool, count int, err error)
 	Left(ctx context.Context, sess quiz.Session, studentID string) error
 	Kick(ctx context.Context, sess quiz.Session, studentID string) (int, error)
+	ListByClassroom(ctx context.Context, schoolID, classroomID string, live bool, p quiz.Page) ([]protocol.Snapshot, *quiz.Cursor, error)
 }
 
 // AnswerWriter commits answers (with group commit).
@@ -48,6 +50,11 @@ type Publisher interface {
 	Publish(ctx context.Context, sessionID string, env protocol.Envelope) error
 }
 
+// Classrooms decides on classrooms (the policy package fits).
+type Classrooms interface {
+	Classroom(ctx context.Context, id auth.Identity, classroomID string, a policy.Action) (quiz.Classroom, error)
+}
+
 // Counter keeps the live counts behind answer.progress and participants.
 type Counter interface {
 	Answered(ctx context.Context, sessionID, questionID string, choices []string)
@@ -57,7 +64,8 @@ type Counter interface {
 
 // Service is the live session service of one node.
 type Service struct {
-	store   Store
+	store      Store
+	classrooms Classrooms
 	answers AnswerWriter
 	pub     Publisher
 	counter Counter
@@ -71,20 +79,18 @@ type Service struct {
 type openedAt struct{ at, deadline time.Time }
 
 // New returns a service.
-func New(store Store, answers AnswerWriter, pub Publisher, counter Counter, log *slog.Logger) *Service {
-	return &Service{store: store, answers: answers, pub: pub, counter: counter, log: log,
+func New(store Store, classrooms Classrooms, answers AnswerWriter, pub Publisher, counter Counter, log *slog.Logger) *Service {
+	return &Service{store: store, classrooms: classrooms, answers: answers, pub: pub, counter: counter, log: log,
 		questions: map[string][]quiz.Question{}, opened: map[string]openedAt{}}
 }
 
 // cacheLimit bounds the immutable caches; past it they start afresh.
 const cacheLimit = 50_000
 
-func isTeacherRole(r quiz.Role) bool { return r == quiz.RoleTeacher || r == quiz.RoleAdmin }
-
 // Create opens a session in the lobby.
 func (s *Service) Create(ctx context.Context, id auth.Identity, quizID, classroomID string) (protocol.Snapshot, error) {
-	if !isTeacherRole(id.Role) {
-		return protocol.Snapshot{}, quiz.Errorf(quiz.CodeForbidden, "only teachers start sessions")
+	if err := policy.Teacher(id); err != nil {
+		return protocol.Snapshot{}, err
 	}
 	sess, err := s.store.Create(ctx, id.SchoolID, id.UserID, id.Role == quiz.RoleAdmin, quizID, classroomID)
 	if err != nil {
@@ -93,34 +99,29 @@ func (s *Service) Create(ctx context.Context, id auth.Identity, quizID, classroo
 	return s.store.Snapshot(ctx, sess.SchoolID, sess.ID)
 }
 
-// Authorize says what id may do in the session: its teacher, an enrolled
-// student who was not kicked, or (for reading only) an admin of the school.
-func (s *Service) Authorize(ctx context.Context, id auth.Identity, sessionID string, allowAdmin bool) (postgres.Access, error) {
+// Authorize loads the session of the caller's school and decides through
+// the policy whether the caller may act on it.
+func (s *Service) Authorize(ctx context.Context, id auth.Identity, sessionID string, a policy.Action) (postgres.Access, error) {
 	if _, err := uuid.Parse(sessionID); err != nil {
 		return postgres.Access{}, quiz.Errorf(quiz.CodeNotFound, "no such session")
 	}
-	a, err := s.store.Access(ctx, id.SchoolID, sessionID, id.UserID)
+	acc, err := s.store.Access(ctx, id.SchoolID, sessionID, id.UserID)
 	if err != nil {
 		if errors.Is(err, quiz.ErrNotFound) {
-			return a, quiz.Errorf(quiz.CodeNotFound, "no such session")
+			return acc, quiz.Errorf(quiz.CodeNotFound, "no such session")
 		}
-		return a, err
+		return acc, err
 	}
-	switch {
-	case a.Teacher:
-	case id.Role == quiz.RoleStudent && a.Enrolled && a.Kicked:
-		return a, quiz.Errorf(quiz.CodeForbidden, "you were removed from this session")
-	case id.Role == quiz.RoleStudent && a.Enrolled:
-	case allowAdmin && id.Role == quiz.RoleAdmin:
-	default:
-		return a, quiz.Errorf(quiz.CodeForbidden, "not a member of this session")
+	facts := policy.SessionFacts{TeacherID: acc.Session.TeacherID, Enrolled: acc.Enrolled, Kicked: acc.Kicked}
+	if err := policy.SessionAccess(id, facts, a); err != nil {
+		return acc, err
 	}
-	return a, nil
+	return acc, nil
 }
 
 // Get returns the snapshot for its teacher, an enrolled student or an admin.
 func (s *Service) Get(ctx context.Context, id auth.Identity, sessionID string) (protocol.Snapshot, error) {
-	if _, err := s.Authorize(ctx, id, sessionID, true); err != nil {
+	if _, err := s.Authorize(ctx, id, sessionID, policy.View); err != nil {
 		return protocol.Snapshot{}, err
 	}
 	return s.store.Snapshot(ctx, id.SchoolID, sessionID)
@@ -129,6 +130,15 @@ func (s *Service) Get(ctx context.Context, id auth.Identity, sessionID string) (
 // Snapshot returns the session's snapshot (the caller has authorized).
 func (s *Service) Snapshot(ctx context.Context, schoolID, sessionID string) (protocol.Snapshot, error) {
 	return s.store.Snapshot(ctx, schoolID, sessionID)
+}
+
+// ListByClassroom lists a classroom's sessions (live: lobby and running
+// only) for its members, newest first.
+func (s *Service) ListByClassroom(ctx context.Context, id auth.Identity, classroomID string, live bool, p quiz.Page) ([]protocol.Snapshot, *quiz.Cursor, error) {
+	if _, err := s.classrooms.Classroom(ctx, id, classroomID, policy.View); err != nil {
+		return nil, nil, err
+	}
+	return s.store.ListByClassroom(ctx, id.SchoolID, classroomID, live, p)
 }
 
 // Command names a teacher's session command.
@@ -145,14 +155,11 @@ const (
 // Do runs a teacher's command, publishes what it broadcast and returns the
 // snapshot after it.
 func (s *Service) Do(ctx context.Context, id auth.Identity, sessionID string, cmd Command, app quiz.App) (protocol.Snapshot, error) {
-	a, err := s.Authorize(ctx, id, sessionID, false)
-	if err != nil {
+	if _, err := s.Authorize(ctx, id, sessionID, policy.Manage); err != nil {
 		return protocol.Snapshot{}, err
 	}
-	if !a.Teacher {
-		return protocol.Snapshot{}, quiz.Errorf(quiz.CodeForbidden, "only the session's teacher may %s it", cmd)
-	}
 	var c postgres.Committed
+	var err error
 	switch cmd {
 	case CommandStart:
 		c, err = s.store.Start(ctx, id.SchoolID, sessionID, id.UserID, app)
@@ -229,12 +236,9 @@ func (s *Service) SweepDeadlines(ctx context.Context, interval time.Duration) {
 // Kick removes a student from the session: their sockets close with 4403
 // on every node and they cannot rejoin.
 func (s *Service) Kick(ctx context.Context, id auth.Identity, sessionID, studentID string) error {
-	a, err := s.Authorize(ctx, id, sessionID, false)
+	a, err := s.Authorize(ctx, id, sessionID, policy.Manage)
 	if err != nil {
 		return err
-	}
-	if !a.Teacher {
-		return quiz.Errorf(quiz.CodeForbidden, "only the session's teacher may remove a student")
 	}
 	if _, err := uuid.Parse(studentID); err != nil {
 		return quiz.Errorf(quiz.CodeNotFound, "no such student in this classroom")
@@ -381,7 +385,7 @@ func (s *Service) Answer(ctx context.Context, id auth.Identity, sess quiz.Sessio
 // AnswerREST is the REST answer: it checks membership first (a socket did
 // so at its handshake).
 func (s *Service) AnswerREST(ctx context.Context, id auth.Identity, sessionID, questionID string, choices []string) (protocol.AnswerAccepted, bool, error) {
-	a, err := s.Authorize(ctx, id, sessionID, false)
+	a, err := s.Authorize(ctx, id, sessionID, policy.Join)
 	if err != nil {
 		return protocol.AnswerAccepted{}, false, err
 	}

@@ -220,29 +220,35 @@ func (s *SessionStore) Snapshot(ctx context.Context, schoolID, sessionID string)
 const listClassroomSessionsSQL = `
 SELECT ` + sessionColumns + ` FROM sessions
 WHERE school_id = $1 AND classroom_id = $2 AND ($3 = false OR state <> 'ended')
-	AND (created_at, id) < ($4, $5)
+	AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5::uuid))
 ORDER BY created_at DESC, id DESC LIMIT $6`
 
 // ListByClassroom returns the classroom's sessions, newest first, paged by
-// (created_at, id) below the cursor; live keeps lobby and running ones.
-func (s *SessionStore) ListByClassroom(ctx context.Context, schoolID, classroomID string, live bool, beforeAt time.Time, beforeID string, limit int) ([]protocol.Snapshot, error) {
-	rows, err := s.pool.Query(ctx, listClassroomSessionsSQL, schoolID, classroomID, live, beforeAt, beforeID, limit)
+// (created_at, id); live keeps the lobby and running ones.
+func (s *SessionStore) ListByClassroom(ctx context.Context, schoolID, classroomID string, live bool, p quiz.Page) ([]protocol.Snapshot, *quiz.Cursor, error) {
+	var beforeAt *time.Time
+	beforeID := zeroUUID
+	if p.After != nil {
+		beforeAt, beforeID = &p.After.Time, p.After.ID
+	}
+	rows, err := s.pool.Query(ctx, listClassroomSessionsSQL, schoolID, classroomID, live, beforeAt, beforeID, p.Limit+1)
 	if err != nil {
-		return nil, mapError(err)
+		return nil, nil, mapError(err)
 	}
 	sessions, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (quiz.Session, error) { return scanSession(r) })
 	if err != nil {
-		return nil, mapError(err)
+		return nil, nil, mapError(err)
 	}
+	sessions, next := page(sessions, p.Limit, func(s quiz.Session) quiz.Cursor { return timeCursor(s.CreatedAt, s.ID) })
 	out := make([]protocol.Snapshot, 0, len(sessions))
 	for _, sess := range sessions {
 		snap, err := snapshot(ctx, s.pool, sess)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, snap)
 	}
-	return out, nil
+	return out, next, nil
 }
 
 // command is one session command in progress: the locked session and what
@@ -344,7 +350,7 @@ func (s *SessionStore) Start(ctx context.Context, schoolID, sessionID, userID st
 
 const openQuestionSQL = `
 INSERT INTO session_questions (school_id, session_id, idx, question_id, opened_at, deadline)
-SELECT $1, $2, $3, q.id, $4, $4 + make_interval(secs => q.time_limit_s)
+SELECT $1, $2, $3, q.id, $4::timestamptz, $4::timestamptz + make_interval(secs => q.time_limit_s)
 FROM questions q WHERE q.quiz_id = $5 AND q.quiz_version = $6 AND q.idx = $3`
 
 // Next closes the open question, if any, and opens the next one.

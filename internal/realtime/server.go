@@ -20,6 +20,7 @@ import (
 
 	"github.com/quizcast/quizcast/internal/auth"
 	"github.com/quizcast/quizcast/internal/live"
+	"github.com/quizcast/quizcast/internal/policy"
 	"github.com/quizcast/quizcast/internal/postgres"
 	"github.com/quizcast/quizcast/internal/protocol"
 	"github.com/quizcast/quizcast/internal/quiz"
@@ -79,7 +80,7 @@ type Authenticator interface {
 
 // Sessions is the live session service as the sockets use it.
 type Sessions interface {
-	Authorize(ctx context.Context, id auth.Identity, sessionID string, allowAdmin bool) (postgres.Access, error)
+	Authorize(ctx context.Context, id auth.Identity, sessionID string, a policy.Action) (postgres.Access, error)
 	Snapshot(ctx context.Context, schoolID, sessionID string) (protocol.Snapshot, error)
 	Do(ctx context.Context, id auth.Identity, sessionID string, cmd live.Command, app quiz.App) (protocol.Snapshot, error)
 	Answer(ctx context.Context, id auth.Identity, sess quiz.Session, questionID string, choices []string, app quiz.App) (protocol.AnswerAccepted, bool, error)
@@ -146,7 +147,7 @@ func (s *Server) Admit(r *http.Request, sessionID string) (*Admission, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.sessions.Authorize(ctx, id, sessionID, false)
+	a, err := s.sessions.Authorize(ctx, id, sessionID, policy.Join)
 	if err != nil {
 		return nil, err
 	}
