@@ -66,10 +66,10 @@ type Counter interface {
 type Service struct {
 	store      Store
 	classrooms Classrooms
-	answers AnswerWriter
-	pub     Publisher
-	counter Counter
-	log     *slog.Logger
+	answers    AnswerWriter
+	pub        Publisher
+	counter    Counter
+	log        *slog.Logger
 
 	mu        sync.Mutex
 	questions map[string][]quiz.Question // quiz id/version → questions (immutable)
