@@ -1,0 +1,395 @@
+package realtime_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/quizcast/quizcast/internal/client"
+	"github.com/quizcast/quizcast/internal/node"
+	"github.com/quizcast/quizcast/internal/realtime"
+)
+
+func quickQuiz(n, limit int) client.Quiz {
+	q := client.Quiz{Title: "Quick"}
+	for range n {
+		q.Questions = append(q.Questions, client.Question{Text: "Pick A", Kind: "single",
+			Options: []client.Option{{Text: "A"}, {Text: "B"}}, Correct: []int{0}, TimeLimitS: limit})
+	}
+	return q
+}
+
+func welcomeOf(t *testing.T, f client.Frame) (recovered bool, missed int, seq int64) {
+	t.Helper()
+	var w struct {
+		Session struct {
+			Seq int64 `json:"seq"`
+		} `json:"session"`
+		Recovered bool `json:"recovered"`
+		Missed    int  `json:"missed"`
+	}
+	if f.Type != "welcome" {
+		t.Fatalf("first frame is %s, want welcome", f.Type)
+	}
+	if err := json.Unmarshal(f.Data, &w); err != nil {
+		t.Fatal(err)
+	}
+	return w.Recovered, w.Missed, w.Session.Seq
+}
+
+func next(t *testing.T, ctx context.Context, s *client.Socket) client.Frame {
+	t.Helper()
+	f, err := s.Next(ctx)
+	if err != nil {
+		t.Fatalf("next frame: %v", err)
+	}
+	return f
+}
+
+func command(t *testing.T, ctx context.Context, c *client.Client, sessionID string, cmds ...string) {
+	t.Helper()
+	for _, cmd := range cmds {
+		if _, err := c.Command(ctx, sessionID, cmd); err != nil {
+			t.Fatalf("%s: %v", cmd, err)
+		}
+	}
+}
+
+func TestResume(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl := startCluster(t, 2, node.Options{HistoryLen: 3})
+	sc := newSchool(t, ctx, cl.url(0), 1, quickQuiz(3, 60))
+	sess, err := sc.teacher.CreateSession(ctx, sc.quiz.ID, sc.classroom.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := sc.students[0].token
+	s := dial(t, ctx, cl.url(1), tok, sess.ID, client.DialOptions{})
+	if rec, _, seq := welcomeOf(t, next(t, ctx, s)); rec || seq != 0 {
+		t.Fatalf("fresh join: recovered=%v seq=%d", rec, seq)
+	}
+	s.Close()
+
+	command(t, ctx, sc.teacher, sess.ID, "start", "next") // seq 1, 2
+	t.Run("recovered", func(t *testing.T) {
+		zero := int64(0)
+		s := dial(t, ctx, cl.url(0), tok, sess.ID, client.DialOptions{LastSeq: &zero})
+		rec, missed, seq := welcomeOf(t, next(t, ctx, s))
+		if !rec || missed != 2 || seq != 2 {
+			t.Fatalf("recovered=%v missed=%d seq=%d, want true 2 2", rec, missed, seq)
+		}
+		for want := int64(1); want <= 2; want++ {
+			if f := next(t, ctx, s); f.Seq != want {
+				t.Fatalf("replayed seq %d (%s), want %d", f.Seq, f.Type, want)
+			}
+		}
+		s.Close()
+	})
+	t.Run("at the current seq", func(t *testing.T) {
+		two := int64(2)
+		s := dial(t, ctx, cl.url(1), tok, sess.ID, client.DialOptions{LastSeq: &two})
+		if rec, missed, _ := welcomeOf(t, next(t, ctx, s)); !rec || missed != 0 {
+			t.Fatalf("recovered=%v missed=%d, want true 0", rec, missed)
+		}
+		s.Close()
+	})
+	command(t, ctx, sc.teacher, sess.ID, "close", "next", "close") // seq 3..7; history keeps 5..7
+	t.Run("history no longer covers it", func(t *testing.T) {
+		two := int64(2)
+		s := dial(t, ctx, cl.url(1), tok, sess.ID, client.DialOptions{LastSeq: &two})
+		rec, missed, seq := welcomeOf(t, next(t, ctx, s))
+		if rec || missed != 0 || seq != 7 {
+			t.Fatalf("recovered=%v missed=%d seq=%d, want false 0 7", rec, missed, seq)
+		}
+	})
+}
+
+// TestDeadlineClosesWithoutTheOpeningNode: the question opens on node A,
+// node A dies, and node B still closes it at its deadline.
+func TestDeadlineClosesWithoutTheOpeningNode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl := startCluster(t, 2, node.Options{})
+	sc := newSchool(t, ctx, cl.url(0), 1, quickQuiz(1, 5))
+	sess, err := sc.teacher.CreateSession(ctx, sc.quiz.ID, sc.classroom.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := dial(t, ctx, cl.url(1), sc.students[0].token, sess.ID, client.DialOptions{})
+	next(t, ctx, s)
+	command(t, ctx, sc.teacher, sess.ID, "start", "next")
+	opened := expect(t, ctx, s, "question.opened")
+	cl.nodes[0].stop()
+	closed := expect(t, ctx, s, "question.closed")
+	var o struct {
+		Deadline time.Time `json:"deadline"`
+	}
+	_ = json.Unmarshal(opened.Data, &o)
+	if closed.At.Before(o.Deadline) {
+		t.Fatalf("closed at %v, before the deadline %v", closed.At, o.Deadline)
+	}
+	var closedAt time.Time
+	if err := cl.pool.QueryRow(ctx, `SELECT closed_at FROM session_questions WHERE session_id = $1`, sess.ID).Scan(&closedAt); err != nil {
+		t.Fatal(err)
+	}
+	if closedAt.Before(o.Deadline) {
+		t.Fatalf("closed_at %v before deadline %v", closedAt, o.Deadline)
+	}
+}
+
+func TestAnswerRules(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl := startCluster(t, 2, node.Options{})
+	sc := newSchool(t, ctx, cl.url(0), 2, quickQuiz(2, 60))
+	sess, err := sc.teacher.CreateSession(ctx, sc.quiz.ID, sc.classroom.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q0, q1 := sc.quiz.Questions[0], sc.quiz.Questions[1]
+	s := dial(t, ctx, cl.url(1), sc.students[0].token, sess.ID, client.DialOptions{})
+	next(t, ctx, s)
+	answer := func(id string, q client.Question, opts ...int) client.Frame {
+		t.Helper()
+		var ids []string
+		for _, o := range opts {
+			ids = append(ids, q.Options[o].ID)
+		}
+		if err := s.Send(ctx, "answer", id, map[string]any{"question_id": q.ID, "choices": ids}); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			f := next(t, ctx, s)
+			if f.ID == id {
+				return f
+			}
+		}
+	}
+	code := func(f client.Frame) string {
+		var r struct {
+			Code string `json:"code"`
+		}
+		_ = json.Unmarshal(f.Data, &r)
+		return f.Type + ":" + r.Code
+	}
+	command(t, ctx, sc.teacher, sess.ID, "start", "next")
+	if got := code(answer("early", q1, 0)); got != "answer.rejected:not_open" {
+		t.Fatalf("answer to an unopened question: %s", got)
+	}
+	if got := code(answer("two", q0, 0, 1)); got != "answer.rejected:invalid_choice" {
+		t.Fatalf("two choices for single: %s", got)
+	}
+	first := answer("a", q0, 0)
+	if first.Type != "answer.accepted" {
+		t.Fatalf("first answer: %s %s", first.Type, first.Data)
+	}
+	again := answer("b", q0, 0)
+	if again.Type != "answer.accepted" || string(again.Data) != string(first.Data) {
+		t.Fatalf("identical re-send: %s %s, want %s", again.Type, again.Data, first.Data)
+	}
+	if got := code(answer("c", q0, 1)); got != "answer.rejected:already_answered" {
+		t.Fatalf("different re-send: %s", got)
+	}
+
+	// REST: the same rules; 201 first, 200 with the same body on re-send.
+	rest := client.New(cl.url(0)).With(sc.students[1].token)
+	body := map[string]any{"question_id": q0.ID, "choices": []string{q0.Options[1].ID}}
+	var r1, r2 map[string]any
+	if st, err := rest.Do(ctx, http.MethodPost, "/api/v1/sessions/"+sess.ID+"/answers", body, &r1); err != nil || st != 201 {
+		t.Fatalf("REST answer: %d %v", st, err)
+	}
+	if st, err := rest.Do(ctx, http.MethodPost, "/api/v1/sessions/"+sess.ID+"/answers", body, &r2); err != nil || st != 200 || r1["answer_id"] != r2["answer_id"] {
+		t.Fatalf("REST re-send: %d %v %v %v", st, err, r1, r2)
+	}
+	other := map[string]any{"question_id": q0.ID, "choices": []string{q0.Options[0].ID}}
+	if _, err := rest.Do(ctx, http.MethodPost, "/api/v1/sessions/"+sess.ID+"/answers", other, nil); err == nil || err.(*client.Error).Status != 409 || err.(*client.Error).Code != "already_answered" {
+		t.Fatalf("REST different re-send: %v", err)
+	}
+
+	command(t, ctx, sc.teacher, sess.ID, "close")
+	// After the close: a late answer is refused, the identical re-send of an
+	// accepted one still returns the original.
+	if again := answer("d", q0, 0); again.Type != "answer.accepted" || string(again.Data) != string(first.Data) {
+		t.Fatalf("re-send after close: %s %s", again.Type, again.Data)
+	}
+	command(t, ctx, sc.teacher, sess.ID, "next", "close")
+	if got := code(answer("late", q1, 0)); got != "answer.rejected:closed" {
+		t.Fatalf("late answer: %s", got)
+	}
+	var n int
+	if err := cl.pool.QueryRow(ctx, `SELECT count(*) FROM answers WHERE session_id = $1`, sess.ID).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("answers stored: %d %v, want 2", n, err)
+	}
+}
+
+func TestHandshakeRefusals(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl := startCluster(t, 1, node.Options{})
+	sc := newSchool(t, ctx, cl.url(0), 1, quickQuiz(1, 60))
+	sess, err := sc.teacher.CreateSession(ctx, sc.quiz.ID, sc.classroom.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A student of another classroom of the same school.
+	other, err := sc.teacher.CreateClassroom(ctx, "Other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := sc.teacher.Enrol(ctx, other.ID, []client.NewStudent{{Name: "Outsider", Email: "out-" + sess.ID[:8] + "@school.example.org", Password: password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outsider, err := client.New(cl.url(0)).Login(ctx, users[0].Email, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger := newSchool(t, ctx, cl.url(0), 0, quickQuiz(1, 60))
+	ticket := func(token string) string {
+		var out struct {
+			Ticket string `json:"ticket"`
+		}
+		if _, err := client.New(cl.url(0)).With(token).Do(ctx, http.MethodPost, "/api/v1/auth/ws-ticket", nil, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out.Ticket
+	}
+	goodTicket := ticket(sc.students[0].token)
+	tests := []struct {
+		name   string
+		token  string
+		opts   client.DialOptions
+		status int
+	}{
+		{"no credentials", "", client.DialOptions{}, 401},
+		{"forged token", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", client.DialOptions{}, 401},
+		{"not enrolled", outsider.AccessToken, client.DialOptions{}, 403},
+		{"other school", stranger.teacher.Token, client.DialOptions{}, 404},
+		{"origin not allowed", sc.students[0].token, client.DialOptions{Origin: "https://evil.example.com"}, 403},
+		{"allowed origin", sc.students[0].token, client.DialOptions{Origin: "https://whiteboard.example.org"}, 101},
+		{"ticket", "", client.DialOptions{Ticket: goodTicket}, 101},
+		{"ticket used twice", "", client.DialOptions{Ticket: goodTicket}, 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, status, _ := client.New(cl.url(0)).With(tt.token).Dial(ctx, sess.ID, tt.opts)
+			if s != nil {
+				s.Close()
+			}
+			if status != tt.status {
+				t.Fatalf("status %d, want %d", status, tt.status)
+			}
+		})
+	}
+}
+
+func TestKickRevokeAndAbuse(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl := startCluster(t, 2, node.Options{Realtime: realtime.Config{RevocationCheck: 100 * time.Millisecond}})
+	sc := newSchool(t, ctx, cl.url(0), 7, quickQuiz(1, 60))
+	sess, err := sc.teacher.CreateSession(ctx, sc.quiz.ID, sc.classroom.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	join := func(i int) *client.Socket {
+		s := dial(t, ctx, cl.url(i%2), sc.students[i].token, sess.ID, client.DialOptions{})
+		next(t, ctx, s)
+		return s
+	}
+	waitClose := func(t *testing.T, s *client.Socket, want websocket.StatusCode) {
+		t.Helper()
+		for {
+			if _, err := s.Next(ctx); err != nil {
+				if got := s.CloseStatus(); got != want {
+					t.Fatalf("closed with %v (%v), want %v", got, err, want)
+				}
+				return
+			}
+		}
+	}
+
+	t.Run("kicked", func(t *testing.T) {
+		s := join(0)
+		if _, err := sc.teacher.Do(ctx, http.MethodDelete, "/api/v1/sessions/"+sess.ID+"/participants/"+sc.students[0].id, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		waitClose(t, s, 4403)
+		if _, status, _ := client.New(cl.url(1)).With(sc.students[0].token).Dial(ctx, sess.ID, client.DialOptions{}); status != 403 {
+			t.Fatalf("rejoin after kick: %d, want 403", status)
+		}
+	})
+	t.Run("revoked", func(t *testing.T) {
+		s := join(1)
+		if _, err := client.New(cl.url(0)).With(sc.students[1].token).Do(ctx, http.MethodPost, "/api/v1/auth/logout", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		waitClose(t, s, 4401)
+	})
+	t.Run("oversized frame", func(t *testing.T) {
+		s := join(2)
+		_ = s.Send(ctx, "ping", strings.Repeat("x", 17<<10), map[string]any{})
+		waitClose(t, s, 1009)
+	})
+	t.Run("flood", func(t *testing.T) {
+		s := join(3)
+		for range 40 {
+			if err := s.Send(ctx, "ping", "p", map[string]any{}); err != nil {
+				break
+			}
+		}
+		waitClose(t, s, 1008)
+	})
+	t.Run("binary frame", func(t *testing.T) {
+		s := join(4)
+		_ = s.WS.Write(ctx, websocket.MessageBinary, []byte{1, 2, 3})
+		waitClose(t, s, 1003)
+	})
+	t.Run("bad frames keep the socket open", func(t *testing.T) {
+		s := join(5)
+		for _, raw := range []string{`{not json`, `{"type":"dance","id":"x1","data":{}}`, `{"type":"answer","id":"x2","data":{"question_id":5}}`, `{"type":"start","id":"x3","data":{}}`} {
+			if err := s.WS.Write(ctx, websocket.MessageText, []byte(raw)); err != nil {
+				t.Fatal(err)
+			}
+			f := expect(t, ctx, s, "error")
+			var e struct {
+				Code string `json:"code"`
+			}
+			_ = json.Unmarshal(f.Data, &e)
+			want := "invalid_message"
+			if strings.Contains(raw, `"start"`) {
+				want = "forbidden"
+			}
+			if e.Code != want {
+				t.Fatalf("%s: error %s, want %s", raw, f.Data, want)
+			}
+		}
+		if err := s.Send(ctx, "ping", "still-there", map[string]any{}); err != nil {
+			t.Fatal(err)
+		}
+		if f := expect(t, ctx, s, "pong"); f.ID != "still-there" {
+			t.Fatalf("pong id %q", f.ID)
+		}
+	})
+	t.Run("stalled reader does not hold up the room", func(t *testing.T) {
+		// One student never reads; the other receives every broadcast.
+		u := strings.Replace(cl.url(0), "http", "ws", 1) + "/api/v1/sessions/" + sess.ID + "/ws"
+		stalled, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{
+			HTTPHeader: http.Header{"Authorization": {"Bearer " + sc.students[6].token}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stalled.CloseNow()
+		s := join(5)
+		command(t, ctx, sc.teacher, sess.ID, "start", "next", "close")
+		for _, typ := range []string{"session.started", "question.opened", "question.closed", "leaderboard"} {
+			expect(t, ctx, s, typ)
+		}
+	})
+}
