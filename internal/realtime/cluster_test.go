@@ -113,6 +113,8 @@ func newSchool(t *testing.T, ctx context.Context, base string, nStudents int, q 
 	t.Helper()
 	id := testenv.RandomID()
 	c := client.New(base)
+	// bcrypt under the race detector on two shared cores is slow.
+	c.HTTP.Timeout = 3 * time.Minute
 	email := "teacher-" + id + "@school.example.org"
 	if _, err := c.Register(ctx, "Ms Teacher", email, password, "School "+id); err != nil {
 		t.Fatalf("register: %v", err)

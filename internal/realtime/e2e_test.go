@@ -68,7 +68,7 @@ func choose(i int, q client.Question) []int {
 // TestLiveQuizAcrossTwoNodes runs a 5-question quiz of all four kinds with
 // the teacher on node A and 30 students split over A and B.
 func TestLiveQuizAcrossTwoNodes(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	cl := startCluster(t, 2, node.Options{})
 	sc := newSchool(t, ctx, cl.url(0), 30, fiveQuestions())
