@@ -61,11 +61,11 @@ func (t Topology) Declare(ch *amqp.Channel) error {
 		return fmt.Errorf("bind queue %s: %w", t.DeadLetterQueue, err)
 	}
 	if _, err := ch.QueueDeclare(t.Queue, true, false, false, false, amqp.Table{
-		amqp.QueueTypeArg:           amqp.QueueTypeQuorum,
-		"x-delivery-limit":          int64(t.DeliveryLimit),
-		"x-dead-letter-exchange":    t.DeadLetterExchange,
-		"x-dead-letter-strategy":    "at-least-once",
-		amqp.QueueOverflowArg:       amqp.QueueOverflowRejectPublish,
+		amqp.QueueTypeArg:        amqp.QueueTypeQuorum,
+		"x-delivery-limit":       int64(t.DeliveryLimit),
+		"x-dead-letter-exchange": t.DeadLetterExchange,
+		"x-dead-letter-strategy": "at-least-once",
+		amqp.QueueOverflowArg:    amqp.QueueOverflowRejectPublish,
 	}); err != nil {
 		return fmt.Errorf("declare queue %s: %w", t.Queue, err)
 	}
