@@ -153,6 +153,21 @@ func (r *Relay) Run(ctx context.Context) {
 	}
 }
 
+// Flush publishes what the outbox holds now, round after round, until a
+// round comes back short (the outbox is empty, or another node holds the
+// drain lock). It returns how many events it published; Run does the same
+// forever, this is for one-off drains, tests and benchmarks.
+func (r *Relay) Flush(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := r.round(ctx)
+		total += n
+		if err != nil || n < r.cfg.BatchSize {
+			return total, err
+		}
+	}
+}
+
 // round claims, publishes and deletes one batch.
 func (r *Relay) round(ctx context.Context) (int, error) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.BatchTimeout)

@@ -16,6 +16,7 @@ import (
 	"github.com/quizcast/quizcast/internal/postgres"
 	"github.com/quizcast/quizcast/internal/quiz"
 	"github.com/quizcast/quizcast/internal/rabbitmq"
+	"github.com/quizcast/quizcast/internal/rabbitmq/rabbitmqtest"
 	"github.com/quizcast/quizcast/internal/testenv"
 )
 
@@ -32,30 +33,10 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	url := testenv.RabbitMQURL(t)
 	pool, _ := testenv.Database(t)
-	id := testenv.RandomID()
-	topo := rabbitmq.DefaultTopology()
-	topo.Exchange += ".test." + id
-	topo.Queue += ".test." + id
-	topo.DeadLetterExchange += ".test." + id
-	topo.DeadLetterQueue += ".test." + id
+	topo := rabbitmqtest.Topology(t, url)
 	e := &env{url: url, topo: topo, pool: pool, store: postgres.NewEventStore(pool),
 		pub: rabbitmq.NewPublisher(url, "test-publisher", topo, 10*time.Second)}
-	t.Cleanup(func() {
-		_ = e.pub.Close()
-		conn, err := amqp.Dial(url)
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		ch, err := conn.Channel()
-		if err != nil {
-			return
-		}
-		_, _ = ch.QueueDelete(topo.Queue, false, false, false)
-		_, _ = ch.QueueDelete(topo.DeadLetterQueue, false, false, false)
-		_ = ch.ExchangeDelete(topo.Exchange, false, false)
-		_ = ch.ExchangeDelete(topo.DeadLetterExchange, false, false)
-	})
+	t.Cleanup(func() { _ = e.pub.Close() })
 	return e
 }
 
@@ -112,27 +93,7 @@ func (e *env) stored(t *testing.T) int {
 
 func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		var sum float64
-		for _, m := range mf.GetMetric() {
-			switch {
-			case m.Counter != nil:
-				sum += m.Counter.GetValue()
-			case m.Histogram != nil:
-				sum += float64(m.Histogram.GetSampleCount())
-			}
-		}
-		return sum
-	}
-	t.Fatalf("metric %s not registered", name)
-	return 0
+	return rabbitmqtest.Metric(t, reg, name)
 }
 
 // handled counts the deliveries a consumer has settled for good: stored,
