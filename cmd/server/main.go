@@ -21,6 +21,7 @@ import (
 	"github.com/quizcast/quizcast/internal/health"
 	"github.com/quizcast/quizcast/internal/httpapi"
 	"github.com/quizcast/quizcast/internal/metrics"
+	"github.com/quizcast/quizcast/internal/outbox"
 	"github.com/quizcast/quizcast/internal/postgres"
 	"github.com/quizcast/quizcast/internal/rabbitmq"
 )
@@ -108,6 +109,15 @@ func serve(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	defer cancelBG()
 	var wg sync.WaitGroup
 	wg.Go(func() { postgres.KeepPartitions(bg, pool, log) })
+
+	// Outbox relay (issue 5): publishes the outbox to RabbitMQ with
+	// confirms. Every node runs one; they take turns through a lock.
+	relayPub := rabbitmq.NewPublisher(cfg.RabbitMQURL, "quizcast-relay "+cfg.NodeID, rabbitmq.DefaultTopology(), 10*time.Second)
+	defer relayPub.Close()
+	relay := outbox.NewRelay(postgres.NewOutboxStore(pool), relayPub,
+		outbox.Config{BatchSize: cfg.OutboxBatchSize, PollInterval: cfg.OutboxPollInterval}, outbox.NewMetrics(reg), log)
+	wg.Go(func() { relay.Run(bg) })
+	// End of the outbox relay.
 
 	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: router, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
