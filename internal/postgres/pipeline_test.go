@@ -181,3 +181,29 @@ func TestOutboxListenWakesOnCommit(t *testing.T) {
 		t.Fatal("Listen returned nil; want why it stopped")
 	}
 }
+
+// BenchmarkEventStore measures the worker's insert: batches of 500 new
+// events, one statement each.
+func BenchmarkEventStore(b *testing.B) {
+	pool, _ := testenv.Database(b)
+	s := postgres.NewEventStore(pool)
+	ctx := context.Background()
+	const batch = 500
+	evs := make([]quiz.Event, batch)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; done += batch {
+		b.StopTimer()
+		n := min(batch, b.N-done)
+		for i := range n {
+			evs[i] = pipelineEvent(quiz.EventAnswerSubmitted, time.Now().UTC())
+			evs[i].SessionID, evs[i].UserID = uuid.NewString(), uuid.NewString()
+			evs[i].Data = map[string]any{"question_id": uuid.NewString(), "choices": []string{"a"}, "correct": true, "points": 870}
+		}
+		b.StartTimer()
+		if _, err := s.Store(ctx, evs[:n]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
