@@ -167,7 +167,8 @@ func (c *Consumer) session(ctx context.Context, b *Backoff) error {
 }
 
 // collect waits for a first delivery, then gathers more until the batch is
-// full or Linger passes. open is false once deliveries is closed.
+// full, Linger passes or stop closes. open is false once deliveries is
+// closed.
 func (c *Consumer) collect(deliveries <-chan amqp.Delivery, stop <-chan struct{}) (batch []amqp.Delivery, open bool) {
 	select {
 	case d, ok := <-deliveries:
@@ -188,6 +189,8 @@ func (c *Consumer) collect(deliveries <-chan amqp.Delivery, stop <-chan struct{}
 			}
 			batch = append(batch, d)
 		case <-linger.C:
+			return batch, true
+		case <-stop: // shutting down: store what is in hand now
 			return batch, true
 		}
 	}

@@ -353,3 +353,48 @@ func (n *names) get() map[quiz.EventName]int {
 	}
 	return out
 }
+
+// Stopping the worker while it holds a batch: the batch is stored and
+// acknowledged before Run returns, nothing is left for redelivery.
+func TestShutdownFinishesTheBatchInHand(t *testing.T) {
+	e := newEnv(t)
+	const n = 100
+	var msgs []rabbitmq.Message
+	for range n {
+		msgs = append(msgs, message(t, newEvent(quiz.EventStudentJoined, nil)))
+	}
+	e.publish(t, msgs...)
+	conn, err := amqp.Dial(e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := func() int {
+		q, err := ch.QueueDeclarePassive(e.topo.Queue, true, false, false, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q.Messages
+	}
+	// A long linger and a large batch: the deliveries sit in a batch being
+	// gathered when the stop comes.
+	c := rabbitmq.NewConsumer(e.url, e.topo, e.store, rabbitmq.ConsumerOptions{BatchSize: 1000, Linger: 5 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	testenv.Eventually(t, 20*time.Second, "every message delivered to the worker", func() bool { return ready() == 0 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := e.stored(t); got != n {
+		t.Fatalf("events stored: %d, want %d", got, n)
+	}
+	if r := ready(); r != 0 {
+		t.Fatalf("%d messages back in the queue after a graceful stop, want 0", r)
+	}
+}
