@@ -4,31 +4,115 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/quizcast/quizcast/internal/config"
+	"github.com/quizcast/quizcast/internal/health"
+	"github.com/quizcast/quizcast/internal/metrics"
+	"github.com/quizcast/quizcast/internal/postgres"
+	"github.com/quizcast/quizcast/internal/rabbitmq"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.LookupEnv); err != nil {
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	if err := run(ctx, os.LookupEnv, rabbitmq.DefaultTopology(), log); err != nil {
 		fmt.Fprintln(os.Stderr, "quizcast eventworker:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, getenv config.Getenv) error {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+// run serves until ctx ends. On shutdown it stops consuming, stores and
+// acknowledges the batch in hand, then stops its HTTP server.
+func run(ctx context.Context, getenv config.Getenv, topo rabbitmq.Topology, log *slog.Logger) error {
 	cfg, err := config.LoadWorker(getenv)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	log.Info("event worker starting", "prefetch", cfg.Prefetch)
-	<-ctx.Done()
-	return nil
+	// One batch is stored at a time; a few spare connections serve the
+	// readiness probe and partition creation.
+	pool, err := postgres.Connect(ctx, cfg.DatabaseURL, 8)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	reg := metrics.NewRegistry()
+	metrics.RegisterPool(reg, pool)
+	checker := health.New(map[string]health.Check{
+		"postgres": func(ctx context.Context) error { return pool.Ping(ctx) },
+		"rabbitmq": func(ctx context.Context) error { return rabbitmq.Ping(ctx, cfg.RabbitMQURL) },
+	})
+	consumer := rabbitmq.NewConsumer(cfg.RabbitMQURL, topo, postgres.NewEventStore(pool), rabbitmq.ConsumerOptions{
+		Name:      "quizcast-eventworker",
+		Prefetch:  cfg.Prefetch,
+		BatchSize: cfg.BatchSize,
+		Linger:    cfg.BatchLinger,
+		Metrics:   rabbitmq.NewConsumerMetrics(reg),
+		Log:       log,
+	})
+
+	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: probes(reg, checker), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("event worker started", "addr", cfg.HTTPAddr, "queue", topo.Queue, "prefetch", cfg.Prefetch, "batch", cfg.BatchSize)
+
+	consuming, stopConsuming := context.WithCancel(ctx)
+	defer stopConsuming()
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = consumer.Run(consuming) })
+
+	var serveErr error
+	select {
+	case err := <-errc:
+		serveErr = fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+		log.Info("shutting down")
+	}
+	stopConsuming()
+	wg.Wait()
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		log.Error("http shutdown", "err", err)
+	}
+	log.Info("stopped")
+	return serveErr
+}
+
+// probes serves /healthz, /readyz (PostgreSQL and RabbitMQ answer) and
+// /metrics.
+func probes(reg *prometheus.Registry, checker *health.Checker) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		res := checker.Run(r.Context())
+		status := http.StatusOK
+		if len(res.Failed) > 0 {
+			status = http.StatusServiceUnavailable
+		}
+		writeJSON(w, status, res)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }

@@ -36,6 +36,11 @@ type Server struct {
 	APIUserLimit int
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
 	TrustedProxies []string
+	// OutboxBatchSize is the most outbox rows the relay publishes at once.
+	OutboxBatchSize int
+	// OutboxPollInterval is how often the relay looks at the outbox without
+	// a notification.
+	OutboxPollInterval time.Duration
 }
 
 // Worker is the configuration of cmd/eventworker.
@@ -50,6 +55,8 @@ type Worker struct {
 	Prefetch int
 	// BatchSize is the largest batch stored in one transaction.
 	BatchSize int
+	// BatchLinger is how long a started batch waits for more events.
+	BatchLinger time.Duration
 }
 
 // Getenv looks a variable up; os.LookupEnv fits.
@@ -163,6 +170,9 @@ func LoadServer(get Getenv) (Server, error) {
 		LoginAccountLimit: r.integer("RATE_LOGIN_FAILURES_PER_ACCOUNT", 10, 1, 10_000),
 		APIUserLimit:      r.integer("RATE_API_PER_USER", 600, 1, 1_000_000),
 		TrustedProxies:    r.list("TRUSTED_PROXIES"),
+
+		OutboxBatchSize:    r.integer("OUTBOX_BATCH_SIZE", 500, 1, 10_000),
+		OutboxPollInterval: r.duration("OUTBOX_POLL_INTERVAL", 500*time.Millisecond, 10*time.Millisecond, time.Minute),
 	}
 	secret := r.required("JWT_SECRET")
 	if secret != "" && len(secret) < 32 {
@@ -188,6 +198,7 @@ func LoadWorker(get Getenv) (Worker, error) {
 		RefreshInterval: r.duration("REFRESH_INTERVAL", 5*time.Second, 100*time.Millisecond, time.Hour),
 		Prefetch:        r.integer("WORKER_PREFETCH", 1000, 1, 65535),
 		BatchSize:       r.integer("WORKER_BATCH_SIZE", 500, 1, 10000),
+		BatchLinger:     r.duration("WORKER_BATCH_LINGER", 50*time.Millisecond, time.Millisecond, 10*time.Second),
 	}
 	return c, r.err()
 }

@@ -37,6 +37,8 @@ func TestLoadServer(t *testing.T) {
 		{"bad origin", "ALLOWED_ORIGINS", "example.org", "ALLOWED_ORIGINS entry"},
 		{"bad ttl", "ACCESS_TOKEN_TTL", "1h", "ACCESS_TOKEN_TTL"},
 		{"bad int", "RATE_API_PER_USER", "many", "RATE_API_PER_USER"},
+		{"outbox batch too large", "OUTBOX_BATCH_SIZE", "20000", "OUTBOX_BATCH_SIZE"},
+		{"bad outbox poll", "OUTBOX_POLL_INTERVAL", "soon", "OUTBOX_POLL_INTERVAL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,8 +53,17 @@ func TestLoadServer(t *testing.T) {
 }
 
 func TestLoadWorker(t *testing.T) {
-	if _, err := LoadWorker(env(good())); err != nil {
+	c, err := LoadWorker(env(good()))
+	if err != nil {
 		t.Fatal(err)
+	}
+	if c.BatchLinger.Milliseconds() != 50 || c.BatchSize != 500 || c.Prefetch != 1000 {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+	bad := good()
+	bad["WORKER_BATCH_LINGER"] = "1h"
+	if _, err := LoadWorker(env(bad)); err == nil || !strings.Contains(err.Error(), "WORKER_BATCH_LINGER") {
+		t.Fatalf("got %v", err)
 	}
 	m := good()
 	delete(m, "RABBITMQ_URL")

@@ -22,6 +22,7 @@ import (
 	"github.com/quizcast/quizcast/internal/httpapi"
 	"github.com/quizcast/quizcast/internal/live"
 	"github.com/quizcast/quizcast/internal/metrics"
+	"github.com/quizcast/quizcast/internal/outbox"
 	"github.com/quizcast/quizcast/internal/policy"
 	"github.com/quizcast/quizcast/internal/postgres"
 	"github.com/quizcast/quizcast/internal/rabbitmq"
@@ -51,6 +52,7 @@ type Node struct {
 	draining atomic.Bool
 	sockets  *realtime.Server
 	writer   *postgres.AnswerWriter
+	relayPub *rabbitmq.Publisher
 	runners  []func(context.Context)
 }
 
@@ -108,7 +110,14 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	}
 	n.Handler = router
 
+	// Outbox relay: publishes the outbox to RabbitMQ with confirms. Every
+	// node runs one; they take turns through an advisory lock.
+	n.relayPub = rabbitmq.NewPublisher(cfg.RabbitMQURL, "quizcast-relay "+cfg.NodeID, rabbitmq.DefaultTopology(), 10*time.Second)
+	relay := outbox.NewRelay(postgres.NewOutboxStore(pool), n.relayPub,
+		outbox.Config{BatchSize: cfg.OutboxBatchSize, PollInterval: cfg.OutboxPollInterval}, outbox.NewMetrics(reg), log)
+
 	n.runners = []func(context.Context){
+		relay.Run,
 		func(ctx context.Context) { postgres.KeepPartitions(ctx, pool, log) },
 		func(ctx context.Context) {
 			if err := broker.Run(ctx, hubs.Deliver); err != nil {
@@ -133,6 +142,7 @@ func (n *Node) Run(ctx, writerCtx context.Context) {
 		wg.Go(func() { r(ctx) })
 	}
 	wg.Wait()
+	n.relayPub.Close()
 }
 
 // Drain turns readiness off, refuses new sockets, and closes the open ones

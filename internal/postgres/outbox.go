@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/quizcast/quizcast/internal/quiz"
 )
@@ -56,4 +57,165 @@ func insertEvents(ctx context.Context, tx execer, evs ...quiz.Event) error {
 		return fmt.Errorf("insert outbox: %w", err)
 	}
 	return nil
+}
+
+// OutboxStore is the outbox seen from outside a business transaction: it
+// appends events that come with no other row change, and it is the relay's
+// side of the table (claim, delete, depth, wake-ups).
+type OutboxStore struct {
+	pool *pgxpool.Pool
+}
+
+// NewOutboxStore returns the outbox store over pool.
+func NewOutboxStore(pool *pgxpool.Pool) *OutboxStore {
+	return &OutboxStore{pool: pool}
+}
+
+// Append writes evs to the outbox in one transaction, for events that
+// describe no row change of their own (a student leaving, for example).
+func (s *OutboxStore) Append(ctx context.Context, evs ...quiz.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	return mapError(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return insertEvents(ctx, tx, evs...)
+	}))
+}
+
+// OutboxRow is one event waiting in the outbox.
+type OutboxRow struct {
+	ID        int64
+	EventID   string
+	Name      quiz.EventName
+	Payload   []byte // the §8 event JSON
+	CreatedAt time.Time
+}
+
+// relayLockKey is the advisory lock that lets one relay at a time drain the
+// outbox, which keeps the events of a session in order across nodes.
+const relayLockKey int64 = 0x71635f6f7574626f // "qc_outbo"
+
+const (
+	relayLockSQL   = `SELECT pg_try_advisory_xact_lock($1)`
+	claimOutboxSQL = `SELECT id, event_id::text, name, payload::text, created_at
+		FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`
+	deleteOutboxSQL = `DELETE FROM outbox WHERE id = ANY($1)`
+)
+
+// Drain claims up to limit of the oldest outbox rows, hands them to publish
+// and deletes them when publish returns nil, all in one transaction: rows
+// stay locked (and invisible to other relays) while they are published, and
+// a failed publish rolls back so they are published again later. Only the
+// holder of the relay's advisory lock drains; another node gets (0, nil) and
+// tries again on its next wake-up. It returns how many rows were published.
+func (s *OutboxStore) Drain(ctx context.Context, limit int, publish func(context.Context, []OutboxRow) error) (int, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("outbox: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	var locked bool
+	if err := tx.QueryRow(ctx, relayLockSQL, relayLockKey).Scan(&locked); err != nil {
+		return 0, fmt.Errorf("outbox: relay lock: %w", err)
+	}
+	if !locked {
+		return 0, nil
+	}
+	rows, err := tx.Query(ctx, claimOutboxSQL, limit)
+	if err != nil {
+		return 0, fmt.Errorf("outbox: claim: %w", err)
+	}
+	claimed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxRow, error) {
+		var o OutboxRow
+		err := r.Scan(&o.ID, &o.EventID, &o.Name, &o.Payload, &o.CreatedAt)
+		return o, err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("outbox: claim: %w", err)
+	}
+	if len(claimed) == 0 {
+		return 0, nil
+	}
+	if err := publish(ctx, claimed); err != nil {
+		return 0, err
+	}
+	ids := make([]int64, len(claimed))
+	for i, o := range claimed {
+		ids[i] = o.ID
+	}
+	if _, err := tx.Exec(ctx, deleteOutboxSQL, ids); err != nil {
+		return 0, fmt.Errorf("outbox: delete published: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("outbox: commit: %w", err)
+	}
+	return len(claimed), nil
+}
+
+// OutboxStats describes the backlog of the outbox.
+type OutboxStats struct {
+	// Depth is the number of rows waiting; an estimate when Estimated.
+	Depth     int64
+	Estimated bool
+	// Oldest is when the oldest waiting event occurred; zero when empty.
+	Oldest time.Time
+}
+
+// exactDepthLimit is the backlog up to which Stats counts rows exactly;
+// past it, count(*) would scan a large table every few seconds, and the id
+// range (ids are deleted roughly in order) is a close enough estimate.
+const exactDepthLimit = 100_000
+
+const (
+	outboxBoundsSQL = `SELECT min(id), max(id), (SELECT created_at FROM outbox ORDER BY id LIMIT 1) FROM outbox`
+	outboxCountSQL  = `SELECT count(*) FROM outbox`
+)
+
+// Stats measures the outbox backlog cheaply: two index probes, and an exact
+// count only while the backlog is small.
+func (s *OutboxStore) Stats(ctx context.Context) (OutboxStats, error) {
+	var minID, maxID *int64
+	var oldest *time.Time
+	if err := s.pool.QueryRow(ctx, outboxBoundsSQL).Scan(&minID, &maxID, &oldest); err != nil {
+		return OutboxStats{}, fmt.Errorf("outbox stats: %w", err)
+	}
+	if minID == nil || maxID == nil || oldest == nil {
+		return OutboxStats{}, nil
+	}
+	st := OutboxStats{Depth: *maxID - *minID + 1, Oldest: *oldest, Estimated: true}
+	if st.Depth <= exactDepthLimit {
+		if err := s.pool.QueryRow(ctx, outboxCountSQL).Scan(&st.Depth); err != nil {
+			return OutboxStats{}, fmt.Errorf("outbox stats: %w", err)
+		}
+		st.Estimated = false
+	}
+	return st, nil
+}
+
+// OutboxChannel is the notification channel of migrations/00002: every
+// transaction that writes outbox rows notifies it on commit.
+const OutboxChannel = "quizcast_outbox"
+
+// Listen holds a dedicated connection listening on OutboxChannel and calls
+// wake once the LISTEN is in place (rows may have arrived before it) and on
+// every notification, until ctx ends or the connection fails; it returns
+// why it stopped. The connection is taken out of the pool, so it never
+// returns there with a LISTEN on it.
+func (s *OutboxStore) Listen(ctx context.Context, wake func()) error {
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("outbox listen: %w", err)
+	}
+	conn := c.Hijack()
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	if _, err := conn.Exec(ctx, "LISTEN "+OutboxChannel); err != nil {
+		return fmt.Errorf("outbox listen: %w", err)
+	}
+	wake()
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return fmt.Errorf("outbox listen: %w", err)
+		}
+		wake()
+	}
 }

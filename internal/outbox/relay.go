@@ -1,0 +1,272 @@
+// Package outbox is the relay of the transactional outbox: it moves the
+// events that stores wrote to the outbox table, in the transaction of the
+// change they describe, to RabbitMQ, and deletes them once RabbitMQ has
+// confirmed them. It runs in every server node.
+package outbox
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/quizcast/quizcast/internal/postgres"
+	"github.com/quizcast/quizcast/internal/rabbitmq"
+)
+
+// Store is the outbox table as the relay sees it: postgres.OutboxStore fits.
+type Store interface {
+	// Drain claims a batch of the oldest rows, hands them to publish and
+	// deletes them when it returns nil, in one transaction.
+	Drain(ctx context.Context, limit int, publish func(context.Context, []postgres.OutboxRow) error) (int, error)
+	// Stats measures the backlog.
+	Stats(ctx context.Context) (postgres.OutboxStats, error)
+	// Listen calls wake whenever rows may have been added, until ctx ends
+	// or its connection fails.
+	Listen(ctx context.Context, wake func()) error
+}
+
+// Publisher publishes a batch and returns nil only when RabbitMQ confirmed
+// all of it: rabbitmq.Publisher fits.
+type Publisher interface {
+	Publish(ctx context.Context, msgs []rabbitmq.Message) error
+}
+
+// Config tunes the relay; zero values take the defaults.
+type Config struct {
+	// BatchSize is the most rows claimed and published at once (default
+	// 500, at most rabbitmq.MaxBatch).
+	BatchSize int
+	// PollInterval is how often the relay looks without a notification
+	// (default 500 ms): notifications can be missed while the listening
+	// connection is down, and a node that lost the drain lock to another
+	// must look again in case that one died.
+	PollInterval time.Duration
+	// StatsInterval is how often the backlog is measured (default 5 s).
+	StatsInterval time.Duration
+	// BatchTimeout bounds one claim-publish-delete round (default 30 s); it
+	// must exceed the publisher's confirm timeout.
+	BatchTimeout time.Duration
+	// MaxBackoff caps the wait between failed rounds (default 10 s).
+	MaxBackoff time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.BatchSize <= 0 {
+		c.BatchSize = 500
+	}
+	c.BatchSize = min(c.BatchSize, rabbitmq.MaxBatch)
+	if c.PollInterval <= 0 {
+		c.PollInterval = 500 * time.Millisecond
+	}
+	if c.StatsInterval <= 0 {
+		c.StatsInterval = 5 * time.Second
+	}
+	if c.BatchTimeout <= 0 {
+		c.BatchTimeout = 30 * time.Second
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 10 * time.Second
+	}
+}
+
+// Relay drains the outbox to RabbitMQ.
+//
+// Order: the store lets one relay at a time drain (an advisory lock), each
+// round publishes its rows in id order on one channel and one round is in
+// flight at a time, so RabbitMQ receives the events of a session in the
+// order they were written. A failed round is rolled back and retried whole,
+// so an event may be published twice (the worker drops the copy) but never
+// lost or overtaken by a later one on first delivery.
+type Relay struct {
+	store Store
+	pub   Publisher
+	cfg   Config
+	m     *Metrics
+	log   *slog.Logger
+}
+
+// NewRelay returns a relay from store to pub. m may be nil (not measured).
+func NewRelay(store Store, pub Publisher, cfg Config, m *Metrics, log *slog.Logger) *Relay {
+	cfg.defaults()
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Relay{store: store, pub: pub, cfg: cfg, m: m, log: log}
+}
+
+// Run relays until ctx ends. While RabbitMQ (or PostgreSQL) fails it backs
+// off and retries; the rows wait in the outbox meanwhile. The round in
+// flight when ctx ends is finished, within BatchTimeout.
+func (r *Relay) Run(ctx context.Context) {
+	wake := make(chan struct{}, 1)
+	signal := func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { r.listen(ctx, signal) })
+	wg.Go(func() { r.watch(ctx) })
+
+	b := rabbitmq.Backoff{Min: 100 * time.Millisecond, Max: r.cfg.MaxBackoff}
+	failing := false
+	poll := time.NewTimer(r.cfg.PollInterval)
+	defer poll.Stop()
+	for {
+		n, err := r.round(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			r.m.failures.Inc()
+			r.log.Warn("outbox relay round failed; events wait in the outbox", "err", err)
+			failing = true
+			if !rabbitmq.Sleep(ctx, b.Next()) {
+				return
+			}
+			continue
+		}
+		if failing {
+			r.log.Info("outbox relay recovered")
+			failing = false
+		}
+		b.Reset()
+		if n == r.cfg.BatchSize {
+			continue // a full batch: more are likely waiting
+		}
+		poll.Reset(r.cfg.PollInterval)
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-poll.C:
+		}
+	}
+}
+
+// Flush publishes what the outbox holds now, round after round, until a
+// round comes back short (the outbox is empty, or another node holds the
+// drain lock). It returns how many events it published; Run does the same
+// forever, this is for one-off drains, tests and benchmarks.
+func (r *Relay) Flush(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := r.round(ctx)
+		total += n
+		if err != nil || n < r.cfg.BatchSize {
+			return total, err
+		}
+	}
+}
+
+// round claims, publishes and deletes one batch.
+func (r *Relay) round(ctx context.Context) (int, error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.BatchTimeout)
+	defer cancel()
+	return r.store.Drain(rctx, r.cfg.BatchSize, func(ctx context.Context, rows []postgres.OutboxRow) error {
+		msgs := make([]rabbitmq.Message, len(rows))
+		for i, row := range rows {
+			msgs[i] = rabbitmq.Message{RoutingKey: string(row.Name), MessageID: row.EventID, Body: row.Payload, Timestamp: row.CreatedAt}
+		}
+		start := time.Now()
+		if err := r.pub.Publish(ctx, msgs); err != nil {
+			return err
+		}
+		r.m.confirm.Observe(time.Since(start).Seconds())
+		r.m.published.Add(float64(len(msgs)))
+		return nil
+	})
+}
+
+// listen keeps a LISTEN connection up; while it is down the poll covers.
+func (r *Relay) listen(ctx context.Context, wake func()) {
+	b := rabbitmq.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
+	for {
+		err := r.store.Listen(ctx, func() { b.Reset(); wake() })
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.Warn("outbox listener lost; polling until it is back", "err", err)
+		if !rabbitmq.Sleep(ctx, b.Next()) {
+			return
+		}
+	}
+}
+
+// watch measures the backlog every StatsInterval.
+func (r *Relay) watch(ctx context.Context) {
+	t := time.NewTicker(r.cfg.StatsInterval)
+	defer t.Stop()
+	for {
+		st, err := r.store.Stats(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			r.log.Warn("outbox stats failed", "err", err)
+		case err == nil:
+			r.m.depth.Set(float64(st.Depth))
+			if st.Oldest.IsZero() {
+				r.m.oldest.Store(0)
+			} else {
+				r.m.oldest.Store(st.Oldest.UnixNano())
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Metrics are the relay's collectors. Every node reports the same
+// backlog (the outbox is shared): aggregate depth with max, not sum.
+type Metrics struct {
+	depth     prometheus.Gauge
+	oldest    atomic.Int64 // unix nanos of the oldest row; 0 when empty
+	published prometheus.Counter
+	failures  prometheus.Counter
+	confirm   prometheus.Histogram
+}
+
+// NewMetrics registers the relay's metrics on reg (nil: kept unregistered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		depth: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "quizcast_outbox_depth",
+			Help: "Events waiting in the outbox (exact up to 100000, then estimated from the id range); measured every few seconds.",
+		}),
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "quizcast_outbox_published_total", Help: "Events published to RabbitMQ and confirmed by it."}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "quizcast_outbox_publish_failures_total",
+			Help: "Relay rounds that failed (RabbitMQ down, nack, confirm timeout, database error); their batch is retried."}),
+		confirm: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "quizcast_outbox_confirm_latency_seconds",
+			Help:    "Time to publish a batch and receive all its confirms.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+	}
+	oldest := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "quizcast_outbox_oldest_age_seconds",
+		Help: "Age of the oldest event waiting in the outbox; 0 when it is empty.",
+	}, func() float64 {
+		ns := m.oldest.Load()
+		if ns == 0 {
+			return 0
+		}
+		return max(0, time.Since(time.Unix(0, ns)).Seconds())
+	})
+	if reg != nil {
+		reg.MustRegister(m.depth, oldest, m.published, m.failures, m.confirm)
+	}
+	return m
+}

@@ -1,0 +1,209 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/quizcast/quizcast/internal/postgres"
+	"github.com/quizcast/quizcast/internal/quiz"
+	"github.com/quizcast/quizcast/internal/testenv"
+)
+
+func pipelineEvent(name quiz.EventName, at time.Time) quiz.Event {
+	return quiz.Event{EventID: uuid.NewString(), Name: name, OccurredAt: at, SchoolID: uuid.NewString(), App: quiz.AppServer}
+}
+
+func TestEventStoreStoresEachEventOnce(t *testing.T) {
+	pool, _ := testenv.Database(t)
+	ctx := context.Background()
+	s := postgres.NewEventStore(pool)
+	now := time.Now().UTC()
+	a, b := pipelineEvent(quiz.EventQuizCreated, now), pipelineEvent(quiz.EventSessionStarted, now)
+	b.SessionID, b.Data = uuid.NewString(), map[string]any{"n": 1}
+	// a appears twice in one batch, as after a relay retry.
+	fresh, err := s.Store(ctx, []quiz.Event{a, b, a})
+	if err != nil || len(fresh) != 2 {
+		t.Fatalf("first store: new %v, %v; want 2 new", fresh, err)
+	}
+	fresh, err = s.Store(ctx, []quiz.Event{b, a})
+	if err != nil || len(fresh) != 0 {
+		t.Fatalf("second store: new %v, %v; want none", fresh, err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE classroom_id IS NULL`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("events: %d (%v), want 2 with empty ids stored as NULL", n, err)
+	}
+}
+
+func TestEventStoreCreatesMissingPartitions(t *testing.T) {
+	pool, _ := testenv.Database(t)
+	ctx := context.Background()
+	// 14 months ago: older than anything the migration created.
+	old := time.Now().UTC().AddDate(0, -14, 0)
+	if _, err := postgres.NewEventStore(pool).Store(ctx, []quiz.Event{pipelineEvent(quiz.EventSessionEnded, old)}); err != nil {
+		t.Fatalf("store an event of a month without partition: %v", err)
+	}
+	var part string
+	if err := pool.QueryRow(ctx, `SELECT tableoid::regclass::text FROM events`).Scan(&part); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("events_%04d_%02d", old.Year(), old.Month()); part != want {
+		t.Fatalf("event in %s, want %s", part, want)
+	}
+}
+
+func TestEventStoreSortsDataErrorsFromOutages(t *testing.T) {
+	pool, _ := testenv.Database(t)
+	ctx := context.Background()
+	s := postgres.NewEventStore(pool)
+	bad := pipelineEvent(quiz.EventAnswerSubmitted, time.Now().UTC())
+	bad.Data = map[string]any{"text": "\u0000"}
+	_, err := s.Store(ctx, []quiz.Event{bad})
+	if err == nil || errors.Is(err, quiz.ErrUnavailable) {
+		t.Fatalf("jsonb refusing \\u0000: got %v, want a data error (not unavailable)", err)
+	}
+	pool.Close()
+	_, err = s.Store(ctx, []quiz.Event{pipelineEvent(quiz.EventAnswerSubmitted, time.Now().UTC())})
+	if !errors.Is(err, quiz.ErrUnavailable) {
+		t.Fatalf("closed pool: got %v, want unavailable", err)
+	}
+}
+
+func TestOutboxDrainPublishesInOrderAndDeletesOnlyAfterSuccess(t *testing.T) {
+	pool, _ := testenv.Database(t)
+	ctx := context.Background()
+	s := postgres.NewOutboxStore(pool)
+	var evs []quiz.Event
+	for range 5 {
+		evs = append(evs, pipelineEvent(quiz.EventStudentLeft, time.Time{}))
+	}
+	if err := s.Append(ctx, evs...); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Stats(ctx)
+	if err != nil || st.Depth != 5 || st.Estimated || st.Oldest.IsZero() {
+		t.Fatalf("stats: %+v %v; want exactly 5 with an oldest time", st, err)
+	}
+
+	failure := errors.New("rabbitmq down")
+	n, err := s.Drain(ctx, 3, func(context.Context, []postgres.OutboxRow) error { return failure })
+	if !errors.Is(err, failure) || n != 0 {
+		t.Fatalf("failed publish: %d %v", n, err)
+	}
+	var got []string
+	for {
+		n, err := s.Drain(ctx, 3, func(_ context.Context, rows []postgres.OutboxRow) error {
+			for _, r := range rows {
+				got = append(got, r.EventID)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if len(got) != len(evs) {
+		t.Fatalf("published %d events after the failure, want %d", len(got), len(evs))
+	}
+	for i := range evs {
+		if got[i] != evs[i].EventID {
+			t.Fatalf("published out of order: %v", got)
+		}
+	}
+	if st, err := s.Stats(ctx); err != nil || st.Depth != 0 || !st.Oldest.IsZero() {
+		t.Fatalf("stats after drain: %+v %v", st, err)
+	}
+}
+
+// While one relay drains, another finds the drain lock taken and leaves the
+// rows alone: one drainer at a time keeps each session's events in order.
+func TestOutboxOneDrainerAtATime(t *testing.T) {
+	pool, _ := testenv.Database(t)
+	ctx := context.Background()
+	s := postgres.NewOutboxStore(pool)
+	if err := s.Append(ctx, pipelineEvent(quiz.EventStudentLeft, time.Time{}), pipelineEvent(quiz.EventStudentLeft, time.Time{})); err != nil {
+		t.Fatal(err)
+	}
+	inside, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		n, err := s.Drain(ctx, 1, func(context.Context, []postgres.OutboxRow) error {
+			close(inside)
+			<-release
+			return nil
+		})
+		if err != nil || n != 1 {
+			t.Errorf("first drainer: %d %v", n, err)
+		}
+	})
+	<-inside
+	n, err := s.Drain(ctx, 10, func(context.Context, []postgres.OutboxRow) error {
+		t.Error("second drainer published while the first held the lock")
+		return nil
+	})
+	if err != nil || n != 0 {
+		t.Fatalf("second drainer: %d %v; want 0", n, err)
+	}
+	close(release)
+	wg.Wait()
+	if st, _ := s.Stats(ctx); st.Depth != 1 {
+		t.Fatalf("depth %d, want 1", st.Depth)
+	}
+}
+
+func TestOutboxListenWakesOnCommit(t *testing.T) {
+	pool, _ := testenv.Database(t)
+	s := postgres.NewOutboxStore(pool)
+	ctx, cancel := context.WithCancel(context.Background())
+	wakes := make(chan struct{}, 10)
+	done := make(chan error, 1)
+	go func() { done <- s.Listen(ctx, func() { wakes <- struct{}{} }) }()
+	<-wakes // the first wake-up: listening
+	if err := s.Append(context.Background(), pipelineEvent(quiz.EventStudentLeft, time.Time{})); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wakes:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no wake-up after a committed outbox insert")
+	}
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("Listen returned nil; want why it stopped")
+	}
+}
+
+// BenchmarkEventStore measures the worker's insert: batches of 500 new
+// events, one statement each.
+func BenchmarkEventStore(b *testing.B) {
+	pool, _ := testenv.Database(b)
+	s := postgres.NewEventStore(pool)
+	ctx := context.Background()
+	const batch = 500
+	evs := make([]quiz.Event, batch)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; done += batch {
+		b.StopTimer()
+		n := min(batch, b.N-done)
+		for i := range n {
+			evs[i] = pipelineEvent(quiz.EventAnswerSubmitted, time.Now().UTC())
+			evs[i].SessionID, evs[i].UserID = uuid.NewString(), uuid.NewString()
+			evs[i].Data = map[string]any{"question_id": uuid.NewString(), "choices": []string{"a"}, "correct": true, "points": 870}
+		}
+		b.StartTimer()
+		if _, err := s.Store(ctx, evs[:n]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}

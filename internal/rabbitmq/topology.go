@@ -1,0 +1,76 @@
+package rabbitmq
+
+import (
+	"fmt"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// Topology names the exchanges and queues of the analytics pipeline. The
+// server's relay and the event worker both declare it at start and after
+// every reconnect; declaring is idempotent as long as both sides agree on
+// the arguments, which is why they share DefaultTopology. Tests give each
+// run its own names.
+type Topology struct {
+	// Exchange is the topic exchange the relay publishes to, routing key =
+	// event name.
+	Exchange string
+	// Queue is the worker's durable quorum queue, bound to every event.
+	Queue string
+	// DeadLetterExchange (fanout) and DeadLetterQueue receive what cannot
+	// be stored: poison messages (published there by the worker with the
+	// reason) and messages redelivered more than DeliveryLimit times.
+	DeadLetterExchange string
+	DeadLetterQueue    string
+	// DeliveryLimit bounds the redeliveries of one message before the queue
+	// dead-letters it.
+	DeliveryLimit int
+}
+
+// DefaultTopology is the production topology (shared/CONTRACT.md §8).
+func DefaultTopology() Topology {
+	return Topology{
+		Exchange:           "quizcast.events",
+		Queue:              "quizcast.events.worker",
+		DeadLetterExchange: "quizcast.events.dlx",
+		DeadLetterQueue:    "quizcast.events.dlq",
+		DeliveryLimit:      5,
+	}
+}
+
+// Declare declares the topology on ch.
+//
+// The worker queue is a quorum queue (replicated, and it counts deliveries,
+// which a classic queue does not). It dead-letters at-least-once: RabbitMQ
+// keeps a message until the dead-letter queue confirms it, which needs
+// x-overflow=reject-publish (the queue has no length limit, so that setting
+// never rejects anything here).
+func (t Topology) Declare(ch *amqp.Channel) error {
+	if err := ch.ExchangeDeclare(t.Exchange, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare exchange %s: %w", t.Exchange, err)
+	}
+	if err := ch.ExchangeDeclare(t.DeadLetterExchange, amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare exchange %s: %w", t.DeadLetterExchange, err)
+	}
+	if _, err := ch.QueueDeclare(t.DeadLetterQueue, true, false, false, false, amqp.Table{
+		amqp.QueueTypeArg: amqp.QueueTypeQuorum,
+	}); err != nil {
+		return fmt.Errorf("declare queue %s: %w", t.DeadLetterQueue, err)
+	}
+	if err := ch.QueueBind(t.DeadLetterQueue, "", t.DeadLetterExchange, false, nil); err != nil {
+		return fmt.Errorf("bind queue %s: %w", t.DeadLetterQueue, err)
+	}
+	if _, err := ch.QueueDeclare(t.Queue, true, false, false, false, amqp.Table{
+		amqp.QueueTypeArg:        amqp.QueueTypeQuorum,
+		"x-delivery-limit":       int64(t.DeliveryLimit),
+		"x-dead-letter-exchange": t.DeadLetterExchange,
+		"x-dead-letter-strategy": "at-least-once",
+		amqp.QueueOverflowArg:    amqp.QueueOverflowRejectPublish,
+	}); err != nil {
+		return fmt.Errorf("declare queue %s: %w", t.Queue, err)
+	}
+	if err := ch.QueueBind(t.Queue, "#", t.Exchange, false, nil); err != nil {
+		return fmt.Errorf("bind queue %s: %w", t.Queue, err)
+	}
+	return nil
+}
