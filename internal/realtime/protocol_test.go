@@ -393,3 +393,43 @@ func TestKickRevokeAndAbuse(t *testing.T) {
 		}
 	})
 }
+
+// TestDrainClosesWith1001: a node going away flushes what sockets are owed
+// and closes them with 1001, and stops admitting new ones, so clients
+// reconnect to another node and resume.
+func TestDrainClosesWith1001(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl := startCluster(t, 2, node.Options{})
+	sc := newSchool(t, ctx, cl.url(0), 1, quickQuiz(1, 60))
+	sess, err := sc.teacher.CreateSession(ctx, sc.quiz.ID, sc.classroom.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := dial(t, ctx, cl.url(1), sc.students[0].token, sess.ID, client.DialOptions{})
+	next(t, ctx, s)
+	command(t, ctx, sc.teacher, sess.ID, "start")
+	last := expect(t, ctx, s, "session.started").Seq
+	cl.nodes[1].node.Drain(ctx)
+	for {
+		f, err := s.Next(ctx)
+		if err != nil {
+			break
+		}
+		last = max(last, f.Seq)
+	}
+	if s.CloseStatus() != 1001 {
+		t.Fatalf("closed with %v, want 1001", s.CloseStatus())
+	}
+	if _, status, _ := client.New(cl.url(1)).With(sc.students[0].token).Dial(ctx, sess.ID, client.DialOptions{}); status != 503 {
+		t.Fatalf("draining node admitted a socket: %d, want 503", status)
+	}
+	if st, _ := client.New(cl.url(1)).Do(ctx, http.MethodGet, "/readyz", nil, nil); st != 503 {
+		t.Fatalf("/readyz on a draining node: %d, want 503", st)
+	}
+	// The client resumes on the other node without losing anything.
+	r := dial(t, ctx, cl.url(0), sc.students[0].token, sess.ID, client.DialOptions{LastSeq: &last})
+	if rec, missed, _ := welcomeOf(t, next(t, ctx, r)); !rec || missed != 0 {
+		t.Fatalf("resume after drain: recovered=%v missed=%d", rec, missed)
+	}
+}
