@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -112,18 +111,6 @@ func Redis(t testing.TB) *redis.Client {
 func RabbitMQURL(t testing.TB) string {
 	t.Helper()
 	return need(t, "RABBITMQ_URL")
-}
-
-// Service runs scripts/services.sh ACTION on the test services (stop-redis,
-// start-redis, stop-rabbit, start-rabbit), for tests of outages.
-func Service(t testing.TB, action string) {
-	t.Helper()
-	dir := need(t, "QUIZCAST_SERVICES_DIR")
-	script := filepath.Join(RepoRoot(t), "scripts", "services.sh")
-	out, err := exec.Command("bash", script, action, dir).CombinedOutput()
-	if err != nil {
-		t.Fatalf("services.sh %s: %v\n%s", action, err, out)
-	}
 }
 
 // RepoRoot finds the directory holding go.mod.

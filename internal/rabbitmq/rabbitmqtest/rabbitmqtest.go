@@ -4,12 +4,6 @@
 package rabbitmqtest
 
 import (
-	"fmt"
-	"math/rand/v2"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,84 +71,13 @@ func Metric(t testing.TB, reg prometheus.Gatherer, name string) float64 {
 	return 0
 }
 
-// Private is a RabbitMQ of one test's own, started by scripts/services.sh,
-// for tests that stop and start it without disturbing the tests of other
-// packages running at the same time against the shared one.
-type Private struct {
-	URL    string
-	dir    string
-	script string
-}
+// Private is a RabbitMQ of one test's own (see testenv.Private).
+type Private = testenv.Private
 
 // NewPrivate starts a private RabbitMQ on free ports and stops it when the
-// test ends. It skips (fails under CI=true) where the test services are
-// not set up.
+// test ends.
 func NewPrivate(t testing.TB) *Private {
 	t.Helper()
 	testenv.RabbitMQURL(t) // no test services: skip like every other test
-	if _, err := exec.LookPath("rabbitmq-server"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("rabbitmq-server is not installed")
-		}
-		t.Skip("rabbitmq-server is not installed")
-	}
-	dir, err := os.MkdirTemp("", "quizcast-rabbit-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// services.sh runs RabbitMQ as the rabbitmq user, which must reach DIR.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	base := freeBase(t)
-	// services.sh start-rabbit reads the base port that start would have
-	// saved (RabbitMQ listens on base+2, its distribution on base+3).
-	if err := os.WriteFile(filepath.Join(dir, "baseport"), []byte(fmt.Sprint(base)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := &Private{URL: fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", base+2), dir: dir,
-		script: filepath.Join(testenv.RepoRoot(t), "scripts", "services.sh")}
-	t.Cleanup(func() {
-		_ = exec.Command("bash", p.script, "stop-rabbit", p.dir).Run()
-		_ = os.RemoveAll(p.dir)
-	})
-	p.Start(t)
-	return p
-}
-
-// Start starts the private RabbitMQ and waits until it serves.
-func (p *Private) Start(t testing.TB) { p.run(t, "start-rabbit") }
-
-// Stop stops it; what it persisted (durable queues, persistent messages)
-// is there again after Start.
-func (p *Private) Stop(t testing.TB) { p.run(t, "stop-rabbit") }
-
-func (p *Private) run(t testing.TB, action string) {
-	t.Helper()
-	if out, err := exec.Command("bash", p.script, action, p.dir).CombinedOutput(); err != nil {
-		t.Fatalf("services.sh %s: %v\n%s", action, err, out)
-	}
-}
-
-// freeBase picks a base port whose RabbitMQ ports (base+2, base+3) are free,
-// below the ephemeral range.
-func freeBase(t testing.TB) int {
-	t.Helper()
-	for range 50 {
-		base := 26432 + 4*rand.IntN(1000)
-		if free(base+2) && free(base+3) {
-			return base
-		}
-	}
-	t.Fatal("no free ports for a private RabbitMQ")
-	return 0
-}
-
-func free(port int) bool {
-	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		return false
-	}
-	_ = l.Close()
-	return true
+	return testenv.NewPrivate(t, testenv.PrivateRabbitMQ)
 }
