@@ -270,3 +270,5 @@ func opts(texts ...string) []map[string]string {
 	}
 	return out
 }
+
+func decodeJSON(res *http.Response, v any) error { return json.NewDecoder(res.Body).Decode(v) }
