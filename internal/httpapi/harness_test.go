@@ -272,3 +272,15 @@ func opts(texts ...string) []map[string]string {
 }
 
 func decodeJSON(res *http.Response, v any) error { return json.NewDecoder(res.Body).Decode(v) }
+
+// routesOf lists the routes of an engine built with no services.
+func routesOf(t *testing.T) gin.RoutesInfo {
+	t.Helper()
+	engine, err := httpapi.New(httpapi.Config{}, httpapi.Deps{
+		Log: slog.New(slog.DiscardHandler), Registry: metrics.NewRegistry(), Health: health.New(nil),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return engine.Routes()
+}

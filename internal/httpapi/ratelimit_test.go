@@ -42,8 +42,8 @@ func TestRateLimitsAcrossNodes(t *testing.T) {
 	t.Run("attempts per IP", func(t *testing.T) {
 		e := newEnv(t, ratelimit.Limits{LoginPerIP: 4, LoginFailuresPerAccount: 100, APIPerUser: 1000})
 		a, b := e.node(), e.node()
-		_, addr := a.register(t, "IP Limits") // 1
-		tok := b.login(t, addr)               // 2
+		_, addr := a.register(t, "IP Limits")                                                                                     // 1
+		tok := b.login(t, addr)                                                                                                   // 2
 		want(t, a.do(t, "POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": tok.RefreshToken}), http.StatusOK) // 3
 		want(t, b.do(t, "POST", "/api/v1/auth/login", "", map[string]string{"email": addr, "password": "nope nope"}), http.StatusUnauthorized)
 		wantLimited(t, a.do(t, "POST", "/api/v1/auth/login", "", map[string]string{"email": addr, "password": password}))
