@@ -9,6 +9,7 @@ import (
 )
 
 func TestRegisterLoginMe(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, generous)
 	n := e.node()
 	addr := email("Ada")
@@ -69,6 +70,7 @@ func upper(s string) string {
 }
 
 func TestRefreshRotationAndReuse(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, generous)
 	a, b := e.node(), e.node()
 	_, addr := a.register(t, "Rotation High")
@@ -102,6 +104,7 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 }
 
 func TestLogoutRevokesOnEveryNode(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, generous)
 	a, b := e.node(), e.node()
 	_, addr := a.register(t, "Logout Primary")
@@ -124,6 +127,7 @@ func TestLogoutRevokesOnEveryNode(t *testing.T) {
 }
 
 func TestForgedAndExpiredTokens(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, generous)
 	n := e.node()
 	_, addr := n.register(t, "Forgery")
@@ -213,6 +217,7 @@ func tamper(t *testing.T, token string) string {
 }
 
 func TestWSTickets(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, generous)
 	a, b := e.node(), e.node()
 	_, addr := a.register(t, "Tickets")

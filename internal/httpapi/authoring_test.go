@@ -27,6 +27,7 @@ type list[T any] struct {
 var timeRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
 
 func TestClassroomsAndRosters(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, generous)
 	n := e.node()
 	s := n.school(t, "Roster Academy")
@@ -195,6 +196,7 @@ type quizJSON struct {
 }
 
 func TestQuizzes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, generous)
 	n := e.node()
 	s := n.school(t, "Quiz School")

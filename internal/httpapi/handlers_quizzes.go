@@ -178,21 +178,7 @@ func (s *Server) createQuiz(c *gin.Context) {
 }
 
 func (s *Server) listQuizzes(c *gin.Context) {
-	id, ok := caller(c)
-	if !ok {
-		return
-	}
-	p, err := ParsePage(c)
-	if err != nil {
-		WriteError(c, err)
-		return
-	}
-	list, next, err := s.deps.Authoring.Quizzes(c.Request.Context(), id, p)
-	if err != nil {
-		WriteError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, mapList(list, next, toQuizSummary))
+	servePage(c, s.deps.Authoring.Quizzes, toQuizSummary)
 }
 
 func (s *Server) getQuiz(c *gin.Context) {

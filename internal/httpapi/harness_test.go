@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/quizcast/quizcast/internal/metrics"
 	"github.com/quizcast/quizcast/internal/policy"
 	"github.com/quizcast/quizcast/internal/postgres"
+	"github.com/quizcast/quizcast/internal/quiz"
 	"github.com/quizcast/quizcast/internal/ratelimit"
 	"github.com/quizcast/quizcast/internal/testenv"
 )
@@ -224,28 +226,72 @@ type school struct {
 
 func (n *node) school(t *testing.T, name string) school {
 	t.Helper()
-	var s school
-	_, adminEmail := n.register(t, name)
-	s.admin = n.login(t, adminEmail)
-	teacherEmail, otherEmail, studentEmail := email("teacher"), email("other"), email("student")
-	for _, addr := range []string{teacherEmail, otherEmail} {
-		want(t, n.do(t, "POST", "/api/v1/teachers", s.admin.AccessToken, map[string]string{
-			"name": "Teacher " + addr, "email": addr, "password": password,
-		}), http.StatusCreated)
+	e := n.env
+	ctx := t.Context()
+	_, admin, err := e.store.CreateSchool(ctx, name, quiz.User{Name: "Admin of " + name, Email: email("admin"), Role: quiz.RoleAdmin}, passwordHash(t))
+	if err != nil {
+		t.Fatal(err)
 	}
-	s.teacher, s.other = n.login(t, teacherEmail), n.login(t, otherEmail)
+	var s school
+	s.admin = n.session(t, admin)
+	s.teacher = n.session(t, n.user(t, admin.SchoolID, quiz.RoleTeacher, "Teacher"))
+	s.other = n.session(t, n.user(t, admin.SchoolID, quiz.RoleTeacher, "Other"))
+	student := n.user(t, admin.SchoolID, quiz.RoleStudent, "Stu Dent")
+	s.student = n.session(t, student)
 	var c struct {
 		ID string `json:"id"`
 	}
 	want(t, n.do(t, "POST", "/api/v1/classrooms", s.teacher.AccessToken, map[string]string{"name": "7B", "subject": "Maths"}), http.StatusCreated).decode(t, &c)
 	s.classroom = c.ID
 	want(t, n.do(t, "POST", "/api/v1/classrooms/"+c.ID+"/students", s.teacher.AccessToken, map[string]any{
-		"students": []map[string]string{{"name": "Stu Dent", "email": studentEmail, "password": password}},
+		"students": []map[string]string{{"name": "Stu Dent", "email": student.Email}},
 	}), http.StatusCreated)
-	s.student = n.login(t, studentEmail)
 	want(t, n.do(t, "POST", "/api/v1/quizzes", s.teacher.AccessToken, sampleQuiz()), http.StatusCreated).decode(t, &c)
 	s.quiz = c.ID
 	return s
+}
+
+// passwordHash is the hash of password, computed once: bcrypt is the
+// slowest thing in these tests (about a second under -race).
+var passwordHash = func() func(t *testing.T) string {
+	var once sync.Once
+	var hash string
+	return func(t *testing.T) string {
+		once.Do(func() {
+			var err error
+			if hash, err = auth.HashPassword(password); err != nil {
+				panic(err)
+			}
+		})
+		return hash
+	}
+}()
+
+// user creates an account straight in the store, with password.
+func (n *node) user(t *testing.T, schoolID string, role quiz.Role, name string) quiz.User {
+	t.Helper()
+	u, err := n.env.store.CreateUser(t.Context(), quiz.User{SchoolID: schoolID, Name: name, Email: email(string(role)), Role: role}, passwordHash(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// session logs u in without a password check: a login row and an access
+// token as POST /auth/login makes them (that path is tested on its own).
+func (n *node) session(t *testing.T, u quiz.User) tokenJSON {
+	t.Helper()
+	refresh := testenv.RandomID() + testenv.RandomID()
+	loginID, err := n.env.store.CreateLogin(t.Context(), u, auth.HashToken(refresh), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	access, _, err := n.tokens.Issue(auth.Identity{UserID: u.ID, SchoolID: u.SchoolID, LoginID: loginID, Role: u.Role})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tokenJSON{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer", ExpiresIn: 900,
+		User: userJSON{ID: u.ID, Name: u.Name, Email: u.Email, Role: string(u.Role), SchoolID: u.SchoolID}}
 }
 
 // sampleQuiz has one question of each kind.

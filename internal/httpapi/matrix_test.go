@@ -14,11 +14,11 @@ import (
 // quiz), another teacher of the school, an enrolled student, and the admin
 // of another school.
 func TestAccessMatrix(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, generous)
 	n := e.node()
 	s := n.school(t, "Matrix High")
-	_, foreignEmail := n.register(t, "Other Town")
-	foreign := n.login(t, foreignEmail)
+	foreign := n.school(t, "Other Town").admin
 
 	actors := []struct {
 		name  string
@@ -78,6 +78,7 @@ func TestAccessMatrix(t *testing.T) {
 
 // TestPolicyStudent checks the rule reports use for a student's data.
 func TestPolicyStudent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, generous)
 	n := e.node()
 	s := n.school(t, "Policy School")

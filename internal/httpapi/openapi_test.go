@@ -18,6 +18,7 @@ var ginParam = regexp.MustCompile(`[:*]([A-Za-z_]+)`)
 // TestOpenAPIMatchesRoutes: every route the router registers is in
 // api/openapi.yaml with its method, and every operation there is routed.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "api", "openapi.yaml"))
 	if err != nil {
 		t.Fatal(err)

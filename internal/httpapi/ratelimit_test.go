@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/quizcast/quizcast/internal/quiz"
 	"github.com/quizcast/quizcast/internal/ratelimit"
 )
 
@@ -23,10 +24,11 @@ func wantLimited(t *testing.T, r reply) {
 // Each limit is shared by two server instances: alternating between them
 // does not double the allowance.
 func TestRateLimitsAcrossNodes(t *testing.T) {
+	t.Parallel()
 	t.Run("failed logins per account", func(t *testing.T) {
 		e := newEnv(t, ratelimit.Limits{LoginPerIP: 1000, LoginFailuresPerAccount: 3, APIPerUser: 1000})
 		a, b := e.node(), e.node()
-		_, addr := a.register(t, "Limits")
+		addr := a.school(t, "Limits").teacher.User.Email
 		bad := map[string]string{"email": addr, "password": "wrong password"}
 		nodes := []*node{a, b, a}
 		for _, n := range nodes {
@@ -36,8 +38,7 @@ func TestRateLimitsAcrossNodes(t *testing.T) {
 		wantLimited(t, b.do(t, "POST", "/api/v1/auth/login", "", map[string]string{"email": addr, "password": password}))
 		wantLimited(t, a.do(t, "POST", "/api/v1/auth/login", "", bad))
 		// Another account is not affected.
-		_, other := b.register(t, "Limits Two")
-		b.login(t, other)
+		b.login(t, b.school(t, "Limits Two").teacher.User.Email)
 	})
 	t.Run("attempts per IP", func(t *testing.T) {
 		e := newEnv(t, ratelimit.Limits{LoginPerIP: 4, LoginFailuresPerAccount: 100, APIPerUser: 1000})
@@ -55,9 +56,9 @@ func TestRateLimitsAcrossNodes(t *testing.T) {
 	t.Run("API requests per user", func(t *testing.T) {
 		e := newEnv(t, ratelimit.Limits{LoginPerIP: 1000, LoginFailuresPerAccount: 100, APIPerUser: 5})
 		a, b := e.node(), e.node()
-		_, addr := a.register(t, "API Limits")
-		tok := a.login(t, addr)
-		other := b.login(t, addr) // the same user on another login shares the limit
+		s := a.school(t, "API Limits")
+		// The same user on another login shares the limit.
+		tok, other := s.other, b.session(t, quiz.User{ID: s.other.User.ID, SchoolID: s.other.User.SchoolID, Role: quiz.RoleTeacher})
 		for i := range 5 {
 			n := []*node{a, b}[i%2]
 			want(t, n.do(t, "GET", "/api/v1/me", tok.AccessToken, nil), http.StatusOK)

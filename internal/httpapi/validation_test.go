@@ -9,6 +9,7 @@ import (
 )
 
 func TestValidationAndErrors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, generous)
 	n := e.node()
 	_, addr := n.register(t, "Validation")
@@ -89,6 +90,7 @@ func TestValidationAndErrors(t *testing.T) {
 }
 
 func TestPanicIsA500WithRequestID(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, generous)
 	n := e.node()
 	n.engine.GET("/test-panic", func(*gin.Context) { panic("boom") })
