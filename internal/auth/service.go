@@ -168,7 +168,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (Pair, error
 		return Pair{}, err
 	}
 	if revoked {
-		return Pair{}, quiz.Errorf(quiz.CodeUnauthorized, "the login has been revoked")
+		return Pair{}, ErrRevoked
 	}
 	return s.pair(rot.User, rot.LoginID, next)
 }

@@ -131,15 +131,23 @@ func (t *Tokens) Verify(ctx context.Context, token string) (Identity, error) {
 	if err != nil {
 		return Identity{}, err
 	}
+	return t.unlessRevoked(ctx, id)
+}
+
+// unlessRevoked returns id if its login is not revoked.
+func (t *Tokens) unlessRevoked(ctx context.Context, id Identity) (Identity, error) {
 	revoked, err := t.IsRevoked(ctx, id.LoginID)
 	if err != nil {
 		return Identity{}, err
 	}
 	if revoked {
-		return Identity{}, quiz.Errorf(quiz.CodeUnauthorized, "the login has been revoked")
+		return Identity{}, ErrRevoked
 	}
 	return id, nil
 }
+
+// ErrRevoked answers a token or ticket of a revoked login.
+var ErrRevoked = &quiz.Error{Code: quiz.CodeUnauthorized, Message: "the login has been revoked"}
 
 // IsRevoked reports whether the login has been revoked (logout or refresh
 // token reuse). A live socket calls it to re-check its identity.
@@ -163,8 +171,7 @@ func (t *Tokens) Revoke(ctx context.Context, loginID string) error {
 
 // ticketKey stores a ticket by its hash, so a Redis dump holds no ticket.
 func ticketKey(ticket string) string {
-	sum := sha256.Sum256([]byte(ticket))
-	return ticketPrefix + hex.EncodeToString(sum[:])
+	return ticketPrefix + hex.EncodeToString(HashToken(ticket))
 }
 
 // IssueTicket returns a single-use WebSocket ticket standing for id, valid
@@ -203,14 +210,7 @@ func (t *Tokens) RedeemTicket(ctx context.Context, ticket string) (Identity, err
 	if err := json.Unmarshal(data, &id); err != nil {
 		return Identity{}, fmt.Errorf("decode ticket: %w", err)
 	}
-	revoked, err := t.IsRevoked(ctx, id.LoginID)
-	if err != nil {
-		return Identity{}, err
-	}
-	if revoked {
-		return Identity{}, quiz.Errorf(quiz.CodeUnauthorized, "the login has been revoked")
-	}
-	return id, nil
+	return t.unlessRevoked(ctx, id)
 }
 
 // randomToken returns 32 random bytes, base64url without padding.

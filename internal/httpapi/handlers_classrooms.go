@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/quizcast/quizcast/internal/auth"
 	"github.com/quizcast/quizcast/internal/authoring"
 	"github.com/quizcast/quizcast/internal/quiz"
 )
@@ -48,21 +50,7 @@ func (s *Server) createClassroom(c *gin.Context) {
 }
 
 func (s *Server) listClassrooms(c *gin.Context) {
-	id, ok := caller(c)
-	if !ok {
-		return
-	}
-	p, err := ParsePage(c)
-	if err != nil {
-		WriteError(c, err)
-		return
-	}
-	list, next, err := s.deps.Authoring.Classrooms(c.Request.Context(), id, p)
-	if err != nil {
-		WriteError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, mapList(list, next, toClassroom))
+	servePage(c, s.deps.Authoring.Classrooms, toClassroom)
 }
 
 func (s *Server) getClassroom(c *gin.Context) {
@@ -109,21 +97,9 @@ func (s *Server) enrolStudents(c *gin.Context) {
 }
 
 func (s *Server) listRoster(c *gin.Context) {
-	id, ok := caller(c)
-	if !ok {
-		return
-	}
-	p, err := ParsePage(c)
-	if err != nil {
-		WriteError(c, err)
-		return
-	}
-	users, next, err := s.deps.Authoring.Roster(c.Request.Context(), id, c.Param("id"), p)
-	if err != nil {
-		WriteError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, mapList(users, next, toUser))
+	servePage(c, func(ctx context.Context, id auth.Identity, p quiz.Page) ([]quiz.User, *quiz.Cursor, error) {
+		return s.deps.Authoring.Roster(ctx, id, c.Param("id"), p)
+	}, toUser)
 }
 
 func (s *Server) unenrolStudent(c *gin.Context) {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/go-playground/validator/v10"
-	"github.com/google/uuid"
 
 	"github.com/quizcast/quizcast/internal/quiz"
 )
@@ -81,20 +80,13 @@ func questionRules(sl validator.StructLevel) {
 	}
 }
 
-// toQuiz turns a validated body into a new version: every question and
-// option gets a fresh id, correct indexes become option ids.
+// toQuiz turns a validated body into a new version, with the defaults.
 func (b quizBody) toQuiz() quiz.Quiz {
 	q := quiz.Quiz{Title: b.Title, Description: b.Description, Questions: make([]quiz.Question, len(b.Questions))}
 	for i, qb := range b.Questions {
-		opts := make([]quiz.Option, len(qb.Options))
+		options := make([]string, len(qb.Options))
 		for j, o := range qb.Options {
-			opts[j] = quiz.Option{ID: uuid.NewString(), Text: o.Text}
-		}
-		idx := slices.Clone(qb.Correct)
-		slices.Sort(idx)
-		correct := make([]string, 0, len(idx))
-		for _, k := range idx {
-			correct = append(correct, opts[k].ID)
+			options[j] = o.Text
 		}
 		limit, points := DefaultTimeLimitS, DefaultPoints
 		if qb.Kind == quiz.KindPoll {
@@ -106,8 +98,8 @@ func (b quizBody) toQuiz() quiz.Quiz {
 		if qb.Points != nil {
 			points = *qb.Points
 		}
-		q.Questions[i] = quiz.Question{ID: uuid.NewString(), Index: i, Text: qb.Text, Kind: qb.Kind,
-			Options: opts, Correct: correct, TimeLimitS: limit, Points: points}
+		q.Questions[i] = quiz.NewQuestion(qb.Text, qb.Kind, options, qb.Correct, limit, points)
+		q.Questions[i].Index = i
 	}
 	return q
 }
@@ -186,21 +178,7 @@ func (s *Server) createQuiz(c *gin.Context) {
 }
 
 func (s *Server) listQuizzes(c *gin.Context) {
-	id, ok := caller(c)
-	if !ok {
-		return
-	}
-	p, err := ParsePage(c)
-	if err != nil {
-		WriteError(c, err)
-		return
-	}
-	list, next, err := s.deps.Authoring.Quizzes(c.Request.Context(), id, p)
-	if err != nil {
-		WriteError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, mapList(list, next, toQuizSummary))
+	servePage(c, s.deps.Authoring.Quizzes, toQuizSummary)
 }
 
 func (s *Server) getQuiz(c *gin.Context) {

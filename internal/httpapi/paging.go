@@ -1,13 +1,16 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/quizcast/quizcast/internal/auth"
 	"github.com/quizcast/quizcast/internal/quiz"
 )
 
@@ -39,6 +42,29 @@ func mapList[S, T any](items []S, next *quiz.Cursor, conv func(S) T) List[T] {
 		out[i] = conv(it)
 	}
 	return NewList(out, next)
+}
+
+// Lister fetches one page of a list for the caller.
+type Lister[T any] func(ctx context.Context, id auth.Identity, p quiz.Page) ([]T, *quiz.Cursor, error)
+
+// servePage answers a paged list request: the caller, ?limit= and ?cursor=,
+// the page from list, each item rendered by conv.
+func servePage[T, J any](c *gin.Context, list Lister[T], conv func(T) J) {
+	id, ok := caller(c)
+	if !ok {
+		return
+	}
+	p, err := ParsePage(c)
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	items, next, err := list(c.Request.Context(), id, p)
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, mapList(items, next, conv))
 }
 
 // ParsePage reads ?limit= (1..200, default 50) and ?cursor= (as returned in

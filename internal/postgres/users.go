@@ -157,13 +157,14 @@ func (s *Store) RotateRefresh(ctx context.Context, oldHash, newHash []byte, expi
 			return errBadRefresh
 		case err != nil:
 			return err
-		case revoked:
-			return errBadRefresh
 		case spent:
-			// Reuse: someone holds a copy. Revoke the login and commit.
+			// Reuse: someone holds a copy. Revoke the login (again, if it
+			// was: the caller then renews the Redis mark too) and commit.
 			rot.Reused = true
 			_, err := tx.Exec(ctx, revokeLoginSQL, u.SchoolID, rot.LoginID)
 			return err
+		case revoked:
+			return errBadRefresh
 		case !exp.After(time.Now()):
 			return errBadRefresh
 		}

@@ -81,7 +81,9 @@ func (l *Limiter) AccountBlocked(ctx context.Context, email string) error {
 	}
 	n, _ := res[0].(*redis.StringCmd).Int()
 	ttl := res[1].(*redis.DurationCmd).Val()
-	return verdict(n, l.limits.LoginFailuresPerAccount, ttl)
+	// Blocked once the failures reach the limit: this attempt would be one
+	// more.
+	return verdict(n+1, l.limits.LoginFailuresPerAccount, ttl)
 }
 
 // AccountFailed counts one failed login (or registration) for email.
