@@ -2,12 +2,11 @@
 # test against real PostgreSQL, Redis and RabbitMQ), make bench.
 SHELL := /bin/bash
 GO_BUILD_FLAGS := -trimpath -ldflags='-s -w'
-export CGO_ENABLED ?= 0
 
 .PHONY: run stop test bench build fmt vet
 
 build:
-	go build $(GO_BUILD_FLAGS) -o bin/ ./cmd/...
+	CGO_ENABLED=0 go build $(GO_BUILD_FLAGS) -o bin/ ./cmd/...
 
 run: build
 	scripts/run.sh
