@@ -31,6 +31,8 @@ type Deps struct {
 	Health   *health.Checker
 	// Draining is set when the node is shutting down: /readyz answers 503.
 	Draining *atomic.Bool
+	// Reports serves §7; nil leaves the report routes out.
+	Reports Reports
 }
 
 // Server holds the handlers' dependencies.
