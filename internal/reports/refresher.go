@@ -144,8 +144,11 @@ func (r *Refresher) Run(ctx context.Context) error {
 	r.mu.Unlock()
 	for {
 		due, wait := r.due()
+		refreshed := false
 		for _, v := range due {
-			if err := r.Refresh(ctx, v); err != nil {
+			err := r.Refresh(ctx, v)
+			refreshed = refreshed || err == nil
+			if err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -159,12 +162,19 @@ func (r *Refresher) Run(ctx context.Context) error {
 				}
 			}
 		}
-		if r.passDone != nil {
-			r.passDone()
+		if refreshed && r.cache != nil {
+			// One bump per pass drops every answer computed before it.
+			if err := r.cache.Invalidate(ctx); err != nil {
+				// The cache's TTL is the backstop.
+				r.log.Warn("report cache invalidation failed", "err", err)
+			}
 		}
 		var timer <-chan time.Time
 		if wait > 0 {
 			timer = r.clock.After(wait)
+		}
+		if r.passDone != nil {
+			r.passDone()
 		}
 		select {
 		case <-ctx.Done():
@@ -211,7 +221,8 @@ INSERT INTO view_refreshes (view_name, refreshed_at, duration_ms)
 VALUES ($1, $2, $3)
 ON CONFLICT (view_name) DO UPDATE SET refreshed_at = excluded.refreshed_at, duration_ms = excluded.duration_ms`
 
-// Refresh refreshes one view now, CONCURRENTLY, and records it. Replicas of
+// Refresh refreshes one view now, CONCURRENTLY, and records it (Run then
+// invalidates the cache once per pass). Replicas of
 // the worker take turns per view (an advisory lock) rather than refreshing
 // the same view side by side. as_of is the start of the refresh: every
 // answer committed before it is in the view.
@@ -242,11 +253,5 @@ func (r *Refresher) Refresh(ctx context.Context, view string) error {
 	}
 	r.duration.WithLabelValues(view).Observe(took.Seconds())
 	r.log.Debug("view refreshed", "view", view, "duration_ms", took.Milliseconds())
-	if r.cache != nil {
-		if err := r.cache.Invalidate(ctx); err != nil {
-			// The cache's TTL is the backstop.
-			r.log.Warn("report cache invalidation failed", "view", view, "err", err)
-		}
-	}
 	return nil
 }
