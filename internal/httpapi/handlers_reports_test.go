@@ -67,7 +67,7 @@ func TestReportHandlers(t *testing.T) {
 	}
 
 	for path, kind := range map[string]reports.Kind{
-		"/api/v1/reports/classrooms/" + id + "/engagement":  reports.KindEngagement,
+		"/api/v1/reports/classrooms/" + id + "/engagement": reports.KindEngagement,
 		"/api/v1/reports/quizzes/" + id + "/effectiveness": reports.KindEffectiveness,
 		"/api/v1/reports/sessions/" + id:                   reports.KindSession,
 	} {
