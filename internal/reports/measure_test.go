@@ -17,7 +17,8 @@ import (
 )
 
 // TestMeasureRefresh measures, for each size in QUIZCAST_MEASURE_ANSWERS
-// (comma separated, e.g. 100000,1000000), the time of REFRESH MATERIALIZED
+// (comma separated, e.g. 100000,1000000), the time (QUIZCAST_MEASURE_RUNS
+// times each, default 3) of REFRESH MATERIALIZED
 // VIEW CONCURRENTLY of each view and the latency of each report (uncached).
 // It prints figures and asserts nothing about time; docs/reports.md holds
 // the results. Skipped unless the variable is set.
@@ -51,9 +52,14 @@ func measure(t *testing.T, n int) {
 	if _, err := pool.Exec(ctx, `ANALYZE`); err != nil {
 		t.Fatal(err)
 	}
+	repeat := 3
+	if s := os.Getenv("QUIZCAST_MEASURE_RUNS"); s != "" {
+		repeat, _ = strconv.Atoi(s)
+		repeat = max(repeat, 1)
+	}
 	for _, view := range Views() {
 		var runs []time.Duration
-		for range 3 {
+		for range repeat {
 			start := time.Now()
 			if err := r.Refresh(ctx, view); err != nil {
 				t.Fatal(err)
@@ -66,7 +72,7 @@ func measure(t *testing.T, n int) {
 		_ = pool.QueryRow(ctx, `SELECT count(*) FROM `+view).Scan(&rows)
 		_ = pool.QueryRow(ctx, `SELECT pg_size_pretty(pg_total_relation_size($1::regclass))`, view).Scan(&size)
 		t.Logf("MEASURE answers=%d view=%s rows=%d size=%s refresh_concurrently median=%s min=%s max=%s",
-			v.answers, view, rows, size, runs[1].Round(time.Millisecond), runs[0].Round(time.Millisecond), runs[2].Round(time.Millisecond))
+			v.answers, view, rows, size, runs[len(runs)/2].Round(time.Millisecond), runs[0].Round(time.Millisecond), runs[len(runs)-1].Round(time.Millisecond))
 	}
 
 	// Report latency through the service, uncached, as an admin.
