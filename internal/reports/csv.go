@@ -68,11 +68,17 @@ func (s *csvSink) close() error {
 
 // The CSV columns: one row per session (performance, engagement) or per
 // question (effectiveness, session), named as the JSON fields.
-var (
-	performanceCSVHeader = []string{"session_id", "quiz_title", "started_at", "answered", "correct", "score", "rank"}
-	engagementCSVHeader  = []string{"session_id", "quiz_title", "started_at", "participants", "participation_rate", "completion_rate", "avg_response_ms"}
-	questionCSVHeader    = []string{"question_id", "quiz_version", "index", "text", "kind", "attempts", "p_correct", "discrimination", "avg_response_ms", "distribution", "top_wrong_option_id"}
-)
+func performanceCSVHeader() []string {
+	return []string{"session_id", "quiz_title", "started_at", "answered", "correct", "score", "rank"}
+}
+
+func engagementCSVHeader() []string {
+	return []string{"session_id", "quiz_title", "started_at", "participants", "participation_rate", "completion_rate", "avg_response_ms"}
+}
+
+func questionCSVHeader() []string {
+	return []string{"question_id", "quiz_version", "index", "text", "kind", "attempts", "p_correct", "discrimination", "avg_response_ms", "distribution", "top_wrong_option_id"}
+}
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
@@ -130,13 +136,13 @@ func (s *Store) WriteCSV(ctx context.Context, sc Scope, q Query, open func() io.
 		var err error
 		switch q.Kind {
 		case KindPerformance:
-			sink.header = performanceCSVHeader
+			sink.header = performanceCSVHeader()
 			_, err = s.perfSessions(ctx, tx, sc, q, 0, func(p PerformanceSession) error {
 				return sink.row([]string{p.SessionID, p.QuizTitle, p.StartedAt.String(), itoa(p.Answered),
 					itoa(p.Correct), itoa(p.Score), strconv.Itoa(p.Rank)})
 			})
 		case KindEngagement:
-			sink.header = engagementCSVHeader
+			sink.header = engagementCSVHeader()
 			var enrolled int64
 			if err := tx.QueryRow(ctx, enrolledSQL, sc.SchoolID, sc.SubjectID).Scan(&enrolled); err != nil {
 				return fmt.Errorf("enrolled: %w", err)
@@ -146,7 +152,7 @@ func (s *Store) WriteCSV(ctx context.Context, sc Scope, q Query, open func() io.
 					optFloat(e.ParticipationRate), optFloat(e.CompletionRate), optInt(e.AvgResponseMS)})
 			})
 		case KindEffectiveness, KindSession:
-			sink.header = questionCSVHeader
+			sink.header = questionCSVHeader()
 			sql := quizQuestionStatsSQL
 			if q.Kind == KindSession {
 				sql = sessionQuestionStatsSQL

@@ -115,19 +115,17 @@ func acceptsCSV(accept string) bool {
 
 // Bounds of the from/to filter when the client gives none: wide enough for
 // any session, concrete so the index conditions need no OR.
-var (
-	minTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
-	maxTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
-)
+func minTime() time.Time { return time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC) }
+func maxTime() time.Time { return time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC) }
 
 // span returns the from/to bounds to give the SQL.
 func (q Query) span() (from, to time.Time) {
 	from, to = q.From, q.To
 	if from.IsZero() {
-		from = minTime
+		from = minTime()
 	}
 	if to.IsZero() {
-		to = maxTime
+		to = maxTime()
 	}
 	return from, to
 }
@@ -175,7 +173,7 @@ func decodeCursor(s string) (cursor, error) {
 // sessionCursor returns where a descending list of sessions resumes.
 func (q Query) sessionCursor() (time.Time, string) {
 	if q.Cursor == "" {
-		return maxTime, lastUUID
+		return maxTime(), lastUUID
 	}
 	c, _ := decodeCursor(q.Cursor) // validated by ParseQuery
 	return c.At, c.ID

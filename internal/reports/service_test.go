@@ -205,7 +205,7 @@ func TestCSVQuotingAndStreaming(t *testing.T) {
 
 	recs, raw, name := export(KindEffectiveness, w.quiz)
 	eqInt(t, "filename", name, "quiz-"+w.quiz+"-effectiveness.csv")
-	if strings.Join(recs[0], ",") != strings.Join(questionCSVHeader, ",") {
+	if strings.Join(recs[0], ",") != strings.Join(questionCSVHeader(), ",") {
 		t.Errorf("header = %v", recs[0])
 	}
 	// One row per question, all of them (the download is not paged).
@@ -237,5 +237,5 @@ func TestCSVQuotingAndStreaming(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eqInt(t, "empty export", buf.String(), strings.Join(engagementCSVHeader, ",")+"\n")
+	eqInt(t, "empty export", buf.String(), strings.Join(engagementCSVHeader(), ",")+"\n")
 }

@@ -62,6 +62,26 @@ func (s *Store) read(ctx context.Context, fn func(pgx.Tx) error) error {
 	return tx.Commit(ctx)
 }
 
+// report reads one report: as_of of views into *at, then fill, in one
+// snapshot.
+func (s *Store) report(ctx context.Context, at *Timestamp, views []string, fill func(pgx.Tx) error) error {
+	return s.read(ctx, func(tx pgx.Tx) error {
+		var err error
+		if *at, err = asOf(ctx, tx, views...); err != nil {
+			return err
+		}
+		return fill(tx)
+	})
+}
+
+// appendTo returns a row callback collecting into *dst.
+func appendTo[T any](dst *[]T) func(T) error {
+	return func(v T) error {
+		*dst = append(*dst, v)
+		return nil
+	}
+}
+
 const asOfSQL = `SELECT min(refreshed_at) FROM view_refreshes WHERE view_name = ANY ($1)`
 
 // asOf is when the oldest of views was last refreshed: the report is at
@@ -236,11 +256,8 @@ LIMIT $8`
 func (s *Store) Performance(ctx context.Context, sc Scope, student Person, q Query) (*Performance, error) {
 	rep := &Performance{Student: student, Sessions: []PerformanceSession{}, ByDay: []DayCount{}}
 	from, to := q.span()
-	err := s.read(ctx, func(tx pgx.Tx) error {
+	err := s.report(ctx, &rep.AsOf, []string{ViewStudentSessions}, func(tx pgx.Tx) error {
 		var err error
-		if rep.AsOf, err = asOf(ctx, tx, ViewStudentSessions); err != nil {
-			return err
-		}
 		var msSum int64
 		err = tx.QueryRow(ctx, perfTotalsSQL, sc.SchoolID, sc.SubjectID, from, to, sc.teacherArg()).
 			Scan(&rep.Answered, &rep.Correct, &rep.Points, &msSum)
@@ -256,10 +273,7 @@ func (s *Store) Performance(ctx context.Context, sc Scope, student Person, q Que
 		if err != nil {
 			return fmt.Errorf("performance by day: %w", err)
 		}
-		rep.NextCursor, err = s.perfSessions(ctx, tx, sc, q, q.Limit, func(p PerformanceSession) error {
-			rep.Sessions = append(rep.Sessions, p)
-			return nil
-		})
+		rep.NextCursor, err = s.perfSessions(ctx, tx, sc, q, q.Limit, appendTo(&rep.Sessions))
 		return err
 	})
 	if err != nil {
@@ -361,11 +375,8 @@ LIMIT $7`
 func (s *Store) Engagement(ctx context.Context, sc Scope, class Classroom, q Query) (*Engagement, error) {
 	rep := &Engagement{Classroom: class, Sessions: []EngagementSession{}}
 	from, to := q.span()
-	err := s.read(ctx, func(tx pgx.Tx) error {
+	err := s.report(ctx, &rep.AsOf, []string{ViewStudentSessions, ViewClassroomSessions}, func(tx pgx.Tx) error {
 		var err error
-		if rep.AsOf, err = asOf(ctx, tx, ViewStudentSessions, ViewClassroomSessions); err != nil {
-			return err
-		}
 		if err := tx.QueryRow(ctx, enrolledSQL, sc.SchoolID, sc.SubjectID).Scan(&rep.Enrolled); err != nil {
 			return fmt.Errorf("enrolled: %w", err)
 		}
@@ -377,10 +388,7 @@ func (s *Store) Engagement(ctx context.Context, sc Scope, class Classroom, q Que
 		}
 		rep.ParticipationRate = ratio(students, rep.Enrolled+departed)
 		rep.CompletionRate = ratio(completions, participations)
-		rep.NextCursor, err = s.engagementSessions(ctx, tx, sc, q, rep.Enrolled, q.Limit, func(e EngagementSession) error {
-			rep.Sessions = append(rep.Sessions, e)
-			return nil
-		})
+		rep.NextCursor, err = s.engagementSessions(ctx, tx, sc, q, rep.Enrolled, q.Limit, appendTo(&rep.Sessions))
 		return err
 	})
 	if err != nil {
@@ -511,18 +519,12 @@ WHERE school_id = $1 AND quiz_id = $2 AND started_at >= $3 AND started_at < $4`
 func (s *Store) Effectiveness(ctx context.Context, sc Scope, qz QuizRef, q Query) (*Effectiveness, error) {
 	rep := &Effectiveness{Quiz: qz, Questions: []QuestionStat{}}
 	from, to := q.span()
-	err := s.read(ctx, func(tx pgx.Tx) error {
+	err := s.report(ctx, &rep.AsOf, []string{ViewClassroomSessions, ViewQuestionStats}, func(tx pgx.Tx) error {
 		var err error
-		if rep.AsOf, err = asOf(ctx, tx, ViewClassroomSessions, ViewQuestionStats); err != nil {
-			return err
-		}
 		if err := tx.QueryRow(ctx, quizSessionsSQL, sc.SchoolID, sc.SubjectID, from, to).Scan(&rep.Sessions); err != nil {
 			return fmt.Errorf("effectiveness sessions: %w", err)
 		}
-		rep.NextCursor, err = s.questionStats(ctx, tx, quizQuestionStatsSQL, sc, q, q.Limit, func(qs QuestionStat) error {
-			rep.Questions = append(rep.Questions, qs)
-			return nil
-		})
+		rep.NextCursor, err = s.questionStats(ctx, tx, quizQuestionStatsSQL, sc, q, q.Limit, appendTo(&rep.Questions))
 		return err
 	})
 	if err != nil {
@@ -549,11 +551,8 @@ ORDER BY r.rank, u.name, r.student_id`
 func (s *Store) Session(ctx context.Context, sc Scope, info SessionInfo, q Query) (*SessionReport, error) {
 	rep := &SessionReport{Session: info, Questions: []QuestionStat{}, Leaderboard: []LeaderEntry{}}
 	from, to := q.span()
-	err := s.read(ctx, func(tx pgx.Tx) error {
+	err := s.report(ctx, &rep.AsOf, []string{ViewStudentSessions, ViewClassroomSessions, ViewQuestionStats}, func(tx pgx.Tx) error {
 		var err error
-		if rep.AsOf, err = asOf(ctx, tx, ViewStudentSessions, ViewClassroomSessions, ViewQuestionStats); err != nil {
-			return err
-		}
 		if err := tx.QueryRow(ctx, sessionParticipantsSQL, sc.SchoolID, sc.SubjectID, from, to).Scan(&rep.Participants); err != nil {
 			return fmt.Errorf("session participants: %w", err)
 		}
@@ -565,10 +564,7 @@ func (s *Store) Session(ctx context.Context, sc Scope, info SessionInfo, q Query
 		if err != nil {
 			return fmt.Errorf("session leaderboard: %w", err)
 		}
-		rep.NextCursor, err = s.questionStats(ctx, tx, sessionQuestionStatsSQL, sc, q, q.Limit, func(qs QuestionStat) error {
-			rep.Questions = append(rep.Questions, qs)
-			return nil
-		})
+		rep.NextCursor, err = s.questionStats(ctx, tx, sessionQuestionStatsSQL, sc, q, q.Limit, appendTo(&rep.Questions))
 		return err
 	})
 	if err != nil {
