@@ -16,12 +16,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/quizcast/quizcast/internal/config"
 	"github.com/quizcast/quizcast/internal/health"
 	"github.com/quizcast/quizcast/internal/metrics"
 	"github.com/quizcast/quizcast/internal/postgres"
 	"github.com/quizcast/quizcast/internal/rabbitmq"
+	"github.com/quizcast/quizcast/internal/worker"
 )
 
 func main() {
@@ -49,20 +51,21 @@ func run(ctx context.Context, getenv config.Getenv, topo rabbitmq.Topology, log 
 	}
 	defer pool.Close()
 
+	ropt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("parse REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(ropt)
+	defer rdb.Close()
+
 	reg := metrics.NewRegistry()
 	metrics.RegisterPool(reg, pool)
 	checker := health.New(map[string]health.Check{
 		"postgres": func(ctx context.Context) error { return pool.Ping(ctx) },
 		"rabbitmq": func(ctx context.Context) error { return rabbitmq.Ping(ctx, cfg.RabbitMQURL) },
+		"redis":    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 	})
-	consumer := rabbitmq.NewConsumer(cfg.RabbitMQURL, topo, postgres.NewEventStore(pool), rabbitmq.ConsumerOptions{
-		Name:      "quizcast-eventworker",
-		Prefetch:  cfg.Prefetch,
-		BatchSize: cfg.BatchSize,
-		Linger:    cfg.BatchLinger,
-		Metrics:   rabbitmq.NewConsumerMetrics(reg),
-		Log:       log,
-	})
+	w := worker.New(cfg, topo, pool, rdb, reg, log)
 
 	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: probes(reg, checker), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
@@ -72,7 +75,7 @@ func run(ctx context.Context, getenv config.Getenv, topo rabbitmq.Topology, log 
 	consuming, stopConsuming := context.WithCancel(ctx)
 	defer stopConsuming()
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = consumer.Run(consuming) })
+	wg.Go(func() { w.Run(consuming, consuming) })
 
 	var serveErr error
 	select {

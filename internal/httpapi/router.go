@@ -47,6 +47,8 @@ type Deps struct {
 	Sessions Sessions
 	// Sockets serves the session WebSockets (§6).
 	Sockets Sockets
+	// Reports serves §7; nil leaves the report routes out.
+	Reports Reports
 }
 
 // Server holds the handlers' dependencies.

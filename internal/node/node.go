@@ -28,6 +28,7 @@ import (
 	"github.com/quizcast/quizcast/internal/rabbitmq"
 	"github.com/quizcast/quizcast/internal/ratelimit"
 	"github.com/quizcast/quizcast/internal/realtime"
+	"github.com/quizcast/quizcast/internal/reports"
 )
 
 // Options tune a node beyond its configuration (tests shorten intervals).
@@ -104,6 +105,7 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 		Tokens: tokens, Limiter: limiter, Accounts: accounts,
 		Authoring: authoring.New(store, pol),
 		Sessions:  sessions, Sockets: n.sockets,
+		Reports:   reports.NewService(reports.NewStore(pool), reports.NewCache(rdb, 0, reg), log),
 	})
 	if err != nil {
 		return nil, err

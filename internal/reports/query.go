@@ -1,0 +1,222 @@
+// Package reports serves the teachers' reports of shared/CONTRACT.md §7:
+// student performance, classroom engagement, content effectiveness (item
+// analysis) and the session summary. The figures come from materialized
+// views (migrations/00003_report_views.sql) that the event worker refreshes
+// through a Refresher when events that affect them arrive; answers are cached
+// in Redis per caller and invalidated by every refresh.
+package reports
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/quizcast/quizcast/internal/quiz"
+)
+
+// Kind names one of the four reports.
+type Kind string
+
+// The reports of §7.
+const (
+	KindPerformance   Kind = "performance"
+	KindEngagement    Kind = "engagement"
+	KindEffectiveness Kind = "effectiveness"
+	KindSession       Kind = "session"
+)
+
+// Paging limits of the contract (§1).
+const (
+	DefaultLimit = 50
+	MaxLimit     = 200
+)
+
+// Query is one report request as the client asked it, validated.
+type Query struct {
+	Kind      Kind
+	SubjectID string
+	// From and To bound the sessions' start time: From <= started_at < To.
+	// Zero means unbounded.
+	From, To time.Time
+	Limit    int
+	Cursor   string
+	// CSV asks for the CSV download instead of JSON.
+	CSV bool
+}
+
+// ParseQuery validates the request's parameters (§1 and §7): from/to as
+// RFC 3339, limit 1..200 (default 50), an opaque cursor, format=csv|json or
+// an Accept header asking for text/csv. Failures are validation errors
+// naming the parameter.
+func ParseQuery(kind Kind, subjectID string, v url.Values, accept string) (Query, error) {
+	q := Query{Kind: kind, SubjectID: subjectID, Limit: DefaultLimit, Cursor: v.Get("cursor")}
+	fields := map[string]string{}
+	parseTime := func(name string) time.Time {
+		s := v.Get(name)
+		if s == "" {
+			return time.Time{}
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			fields[name] = "must be an RFC 3339 timestamp such as 2026-11-21T10:05:23.123Z"
+			return time.Time{}
+		}
+		return t.UTC()
+	}
+	q.From, q.To = parseTime("from"), parseTime("to")
+	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
+		fields["to"] = "must be after from"
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxLimit {
+			fields["limit"] = fmt.Sprintf("must be an integer between 1 and %d", MaxLimit)
+		}
+		q.Limit = n
+	}
+	if q.Cursor != "" {
+		if _, err := decodeCursor(q.Cursor); err != nil {
+			fields["cursor"] = "is not a cursor of this report"
+		}
+	}
+	switch v.Get("format") {
+	case "csv":
+		q.CSV = true
+	case "", "json":
+		q.CSV = v.Get("format") == "" && acceptsCSV(accept)
+	default:
+		fields["format"] = "must be one of json csv"
+	}
+	if len(fields) > 0 {
+		return Query{}, quiz.Invalid(fields)
+	}
+	return q, nil
+}
+
+// acceptsCSV reports whether an Accept header prefers text/csv to JSON: it
+// names text/csv and does not name application/json before it.
+func acceptsCSV(accept string) bool {
+	for _, part := range strings.Split(accept, ",") {
+		mt := strings.TrimSpace(strings.SplitN(part, ";", 2)[0])
+		switch strings.ToLower(mt) {
+		case "text/csv":
+			return true
+		case "application/json":
+			return false
+		}
+	}
+	return false
+}
+
+// Bounds of the from/to filter when the client gives none: wide enough for
+// any session, concrete so the index conditions need no OR.
+func minTime() time.Time { return time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC) }
+func maxTime() time.Time { return time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC) }
+
+// span returns the from/to bounds to give the SQL.
+func (q Query) span() (from, to time.Time) {
+	from, to = q.From, q.To
+	if from.IsZero() {
+		from = minTime()
+	}
+	if to.IsZero() {
+		to = maxTime()
+	}
+	return from, to
+}
+
+// cursor is the position after the last item of a page: a start time and a
+// session id for lists of sessions, a quiz version and question index for
+// lists of questions.
+type cursor struct {
+	At      time.Time
+	ID      string
+	Version int
+	Index   int
+}
+
+// lastUUID sorts after every session id: the "no cursor" position of a
+// descending list.
+const lastUUID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+
+func (c cursor) encode() string {
+	raw := fmt.Sprintf("%d|%s|%d|%d", c.At.UnixMicro(), c.ID, c.Version, c.Index)
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+func decodeCursor(s string) (cursor, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return cursor{}, fmt.Errorf("cursor: %w", err)
+	}
+	parts := strings.Split(string(raw), "|")
+	if len(parts) != 4 {
+		return cursor{}, fmt.Errorf("cursor: %d parts", len(parts))
+	}
+	us, err1 := strconv.ParseInt(parts[0], 10, 64)
+	v, err2 := strconv.Atoi(parts[2])
+	i, err3 := strconv.Atoi(parts[3])
+	if err1 != nil || err2 != nil || err3 != nil {
+		return cursor{}, fmt.Errorf("cursor: malformed numbers")
+	}
+	if _, err := uuid.Parse(parts[1]); err != nil {
+		return cursor{}, fmt.Errorf("cursor: %w", err)
+	}
+	return cursor{At: time.UnixMicro(us).UTC(), ID: parts[1], Version: v, Index: i}, nil
+}
+
+// sessionCursor returns where a descending list of sessions resumes.
+func (q Query) sessionCursor() (time.Time, string) {
+	if q.Cursor == "" {
+		return maxTime(), lastUUID
+	}
+	c, _ := decodeCursor(q.Cursor) // validated by ParseQuery
+	return c.At, c.ID
+}
+
+// questionCursor returns where a list of questions (version descending,
+// index ascending) resumes.
+func (q Query) questionCursor() (version, index int) {
+	if q.Cursor == "" {
+		return 1<<31 - 1, -1
+	}
+	c, _ := decodeCursor(q.Cursor)
+	return c.Version, c.Index
+}
+
+// cacheParams is the canonical form of the parameters that change an
+// answer, for the cache key.
+func (q Query) cacheParams() string {
+	from, to := q.span()
+	return fmt.Sprintf("%s|%s|%d|%d|%d|%s", q.Kind, q.SubjectID, from.UnixMicro(), to.UnixMicro(), q.Limit, q.Cursor)
+}
+
+// Timestamp is a time in the contract's format: RFC 3339 UTC with
+// milliseconds ("2026-11-21T10:05:23.123Z").
+type Timestamp time.Time
+
+// timeLayout is the contract's timestamp layout.
+const timeLayout = "2006-01-02T15:04:05.000Z"
+
+// String formats t in the contract's layout.
+func (t Timestamp) String() string { return time.Time(t).UTC().Format(timeLayout) }
+
+// MarshalJSON writes t in the contract's layout.
+func (t Timestamp) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + t.String() + `"`), nil
+}
+
+// UnmarshalJSON reads an RFC 3339 time.
+func (t *Timestamp) UnmarshalJSON(b []byte) error {
+	v, err := time.Parse(`"`+time.RFC3339Nano+`"`, string(b))
+	if err != nil {
+		return fmt.Errorf("timestamp: %w", err)
+	}
+	*t = Timestamp(v.UTC())
+	return nil
+}
