@@ -377,6 +377,8 @@ func (s *Service) Answer(ctx context.Context, id auth.Identity, sess quiz.Sessio
 		return protocol.AnswerAccepted{}, false, quiz.ErrAlreadyAnswered
 	case postgres.NotOpen:
 		return protocol.AnswerAccepted{}, false, quiz.ErrNotOpen
+	case postgres.Kicked:
+		return protocol.AnswerAccepted{}, false, quiz.Errorf(quiz.CodeForbidden, "you were removed from this session")
 	default:
 		return protocol.AnswerAccepted{}, false, quiz.ErrClosed
 	}

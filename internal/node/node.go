@@ -105,7 +105,7 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 		Tokens: tokens, Limiter: limiter, Accounts: accounts,
 		Authoring: authoring.New(store, pol),
 		Sessions:  sessions, Sockets: n.sockets,
-		Reports:   reports.NewService(reports.NewStore(pool), reports.NewCache(rdb, 0, reg), log),
+		Reports: reports.NewService(reports.NewStore(pool), reports.NewCache(rdb, 0, reg), log),
 	})
 	if err != nil {
 		return nil, err

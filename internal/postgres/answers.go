@@ -48,6 +48,8 @@ const (
 	Closed
 	// raced: a concurrent answer of the same student won; look again.
 	raced
+	// Kicked: the student was removed from the session.
+	Kicked
 )
 
 // Written is the result of one answer: the answer that stands (this one or
@@ -68,6 +70,9 @@ const writeAnswerSQL = `
 WITH sq AS (
 	SELECT closed_at, deadline FROM session_questions
 	WHERE session_id = $2 AND question_id = $6 FOR SHARE
+), kicked AS (
+	SELECT 1 FROM session_participants
+	WHERE session_id = $2 AND student_id = $8 AND kicked_at IS NOT NULL
 ), prev AS (
 	SELECT id, received_at, choices FROM answers
 	WHERE session_id = $2 AND session_created_at = $3 AND question_id = $6 AND student_id = $8
@@ -75,7 +80,8 @@ WITH sq AS (
 	INSERT INTO answers (id, school_id, session_id, session_created_at, classroom_id, quiz_id, question_id,
 		question_idx, student_id, choices, correct, points, received_at, response_ms)
 	SELECT $1, $4, $2, $3, $5, $13, $6, $7, $8, $9, $10, $11, $12, $14
-	FROM sq WHERE sq.closed_at IS NULL AND sq.deadline > $12 AND NOT EXISTS (SELECT 1 FROM prev)
+	FROM sq WHERE sq.closed_at IS NULL AND sq.deadline > $12
+		AND NOT EXISTS (SELECT 1 FROM prev) AND NOT EXISTS (SELECT 1 FROM kicked)
 	ON CONFLICT DO NOTHING
 	RETURNING id, received_at
 ), ob AS (
@@ -83,6 +89,7 @@ WITH sq AS (
 	SELECT $4, $15, 'answer_submitted', $16, $12 FROM ins
 )
 SELECT CASE
+		WHEN EXISTS (SELECT 1 FROM kicked) THEN 6
 		WHEN EXISTS (SELECT 1 FROM ins) THEN 1
 		WHEN EXISTS (SELECT 1 FROM prev) THEN 2
 		WHEN NOT EXISTS (SELECT 1 FROM sq) THEN 3

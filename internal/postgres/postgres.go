@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -131,7 +133,13 @@ func mapError(err error) error {
 		}
 		return err
 	}
-	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) || errors.As(err, &connErr) || errors.As(err, &netErr) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) {
+		// The database is unreachable or went away mid-statement (a
+		// failover): the client should retry, and an answer it retries
+		// is idempotent.
 		return fmt.Errorf("%w: %w", quiz.ErrUnavailable, err)
 	}
 	return err

@@ -283,7 +283,11 @@ func (c *command) event(name quiz.EventName, data map[string]any) {
 		App: c.app, Data: data})
 }
 
-const lockSessionSQL = `SELECT ` + sessionColumns + ` FROM sessions WHERE id = $1 AND school_id = $2 FOR UPDATE`
+// lockSessionSQL serializes the commands of a session. NO KEY UPDATE (the
+// lock an UPDATE of non-key columns takes anyway) leaves the KEY SHARE
+// that answers' foreign keys take on the session row free, so a close
+// waiting on an answer batch's FOR SHARE cannot deadlock with it.
+const lockSessionSQL = `SELECT ` + sessionColumns + ` FROM sessions WHERE id = $1 AND school_id = $2 FOR NO KEY UPDATE`
 
 const saveSessionSQL = `
 UPDATE sessions SET state = $2, seq = $3, current_index = $4, started_at = $5, ended_at = $6 WHERE id = $1`
@@ -680,6 +684,25 @@ func (s *SessionStore) Broadcasts(ctx context.Context, sessionID string, after, 
 		return f, json.Unmarshal(raw, &f)
 	})
 	return out, mapError(err)
+}
+
+// Seqs returns the broadcast counters of sessions, in one query.
+func (s *SessionStore) Seqs(ctx context.Context, sessionIDs []string) (map[string]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, seq FROM sessions WHERE id = ANY($1::uuid[])`, sessionIDs)
+	if err != nil {
+		return nil, mapError(err)
+	}
+	defer rows.Close()
+	out := make(map[string]int64, len(sessionIDs))
+	for rows.Next() {
+		var id string
+		var seq int64
+		if err := rows.Scan(&id, &seq); err != nil {
+			return nil, mapError(err)
+		}
+		out[id] = seq
+	}
+	return out, mapError(rows.Err())
 }
 
 // Seq returns the session's current broadcast counter.

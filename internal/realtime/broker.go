@@ -32,8 +32,6 @@ type Broker interface {
 	// History returns the broadcasts with after < seq <= upto, encoded as
 	// first sent, and whether the history still holds every one of them.
 	History(ctx context.Context, sessionID string, after, upto int64) ([][]byte, bool, error)
-	// LatestSeqs returns the last published seq of each session it knows.
-	LatestSeqs(ctx context.Context, sessionIDs []string) (map[string]int64, error)
 }
 
 // Deliver is what a broker calls with each envelope it receives.
@@ -53,7 +51,6 @@ const channelPrefix = "qc:session:"
 
 func channelKey(sessionID string) string { return channelPrefix + sessionID }
 func historyKey(sessionID string) string { return "qc:history:" + sessionID }
-func seqKey(sessionID string) string     { return "qc:seq:" + sessionID }
 
 // NewRedisBroker returns a broker keeping historyLen broadcasts per session.
 func NewRedisBroker(rdb *redis.Client, historyLen int64) *RedisBroker {
@@ -82,7 +79,6 @@ func (b *RedisBroker) Publish(ctx context.Context, sessionID string, env protoco
 				Values: []any{"seq", strconv.FormatInt(f.Seq, 10), "frame", raw}})
 		}
 		pipe.Expire(ctx, key, b.historyTTL)
-		pipe.Set(ctx, seqKey(sessionID), env.Frames[len(env.Frames)-1].Seq, b.historyTTL)
 	}
 	pipe.Publish(ctx, channelKey(sessionID), payload)
 	if _, err := pipe.Exec(ctx); err != nil {
@@ -124,30 +120,6 @@ func (b *RedisBroker) History(ctx context.Context, sessionID string, after, upto
 		entries[seq] = []byte(frame)
 	}
 	return collect(entries, after, upto)
-}
-
-// LatestSeqs reads the last published seq of each session in one round trip.
-func (b *RedisBroker) LatestSeqs(ctx context.Context, sessionIDs []string) (map[string]int64, error) {
-	if len(sessionIDs) == 0 {
-		return map[string]int64{}, nil
-	}
-	keys := make([]string, len(sessionIDs))
-	for i, id := range sessionIDs {
-		keys[i] = seqKey(id)
-	}
-	vals, err := b.rdb.MGet(ctx, keys...).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read seqs: %w", err)
-	}
-	out := make(map[string]int64, len(vals))
-	for i, v := range vals {
-		if s, ok := v.(string); ok {
-			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-				out[sessionIDs[i]] = n
-			}
-		}
-	}
-	return out, nil
 }
 
 // collect returns the frames after < seq <= upto in order, and whether
@@ -270,17 +242,4 @@ func (b *MemoryBroker) History(_ context.Context, sessionID string, after, upto 
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return collect(b.history[sessionID], after, upto)
-}
-
-// LatestSeqs returns the highest recorded seq of each session.
-func (b *MemoryBroker) LatestSeqs(_ context.Context, sessionIDs []string) (map[string]int64, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	out := map[string]int64{}
-	for _, id := range sessionIDs {
-		for s := range b.history[id] {
-			out[id] = max(out[id], s)
-		}
-	}
-	return out, nil
 }

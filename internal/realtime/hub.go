@@ -11,10 +11,11 @@ import (
 )
 
 // BroadcastStore is where the hubs find broadcasts they missed: the
-// session's counter and its recorded broadcasts in PostgreSQL.
+// sessions' counters and their recorded broadcasts in PostgreSQL.
 type BroadcastStore interface {
 	Broadcasts(ctx context.Context, sessionID string, after, upto int64) ([]protocol.Frame, error)
 	Seq(ctx context.Context, sessionID string) (int64, error)
+	Seqs(ctx context.Context, sessionIDs []string) (map[string]int64, error)
 }
 
 // DeadlineCloser closes a session's question once its deadline passed.
@@ -65,7 +66,10 @@ type hub struct {
 	pending  map[int64]protocol.Frame
 	recent   []seqFrame
 	filling  bool
+	ended    bool // session.ended was delivered
 	deadline *time.Timer
+	// results wait for the leaderboard broadcast (by seq) they follow.
+	results map[int64]map[string]protocol.Frame
 }
 
 // acquire returns the session's hub, subscribing the node to the session
@@ -120,7 +124,14 @@ func (hb *hub) start(ctx context.Context) error {
 			delete(hb.pending, s)
 		}
 	}
-	hb.flush()
+	for s := range hb.results {
+		if s <= seq {
+			delete(hb.results, s) // for sockets that were not here yet
+		}
+	}
+	if hb.flush() {
+		hb.closeEnded()
+	}
 	return nil
 }
 
@@ -158,18 +169,28 @@ func (h *Hubs) Deliver(sessionID string, env protocol.Envelope) {
 func (hb *hub) receive(env protocol.Envelope) {
 	hb.mu.Lock()
 	defer hb.mu.Unlock()
+	var board int64 // the leaderboard the results follow
 	for _, f := range env.Frames {
 		if !hb.started || f.Seq > hb.last {
 			hb.pending[f.Seq] = f
 		}
-	}
-	if hb.started {
-		hb.flush()
-	}
-	for c := range hb.conns {
-		if f, ok := env.Results[c.id.UserID]; ok {
-			c.sendFrame(f)
+		if f.Type == protocol.TypeLeaderboard {
+			board = f.Seq
 		}
+	}
+	if len(env.Results) > 0 {
+		if board > hb.last || !hb.started {
+			// Sent right after their leaderboard, before what follows it.
+			if hb.results == nil {
+				hb.results = map[int64]map[string]protocol.Frame{}
+			}
+			hb.results[board] = env.Results
+		} else {
+			hb.sendResults(env.Results)
+		}
+	}
+	ended := hb.started && hb.flush()
+	for c := range hb.conns {
 		if c.teacher {
 			for _, f := range env.Teacher {
 				c.sendFrame(f)
@@ -179,12 +200,36 @@ func (hb *hub) receive(env protocol.Envelope) {
 			c.closeWith(StatusKicked, "removed from the session by the teacher", true)
 		}
 	}
+	if ended {
+		// After the results of the last close, which travel with it.
+		hb.closeEnded()
+	}
+}
+
+// sendResults gives each local participant its result. Called with hb.mu
+// held.
+func (hb *hub) sendResults(results map[string]protocol.Frame) {
+	for c := range hb.conns {
+		if f, ok := results[c.id.UserID]; ok {
+			c.sendFrame(f)
+		}
+	}
+}
+
+// closeEnded closes every socket of an ended session with 1000, after
+// what they are owed. Called with hb.mu held.
+func (hb *hub) closeEnded() {
+	for c := range hb.conns {
+		c.closeWith(StatusNormal, "the session has ended", true)
+	}
 }
 
 // flush delivers the pending broadcasts that follow the last delivered one
-// and starts filling a gap from PostgreSQL when one stays open. Called with
+// and starts filling a gap from PostgreSQL when one stays open. It reports
+// whether it delivered session.ended; the caller closes the sockets once
+// it has handed out the direct messages that came with it. Called with
 // hb.mu held.
-func (hb *hub) flush() {
+func (hb *hub) flush() (ended bool) {
 	for {
 		f, ok := hb.pending[hb.last+1]
 		if !ok {
@@ -206,16 +251,18 @@ func (hb *hub) flush() {
 		}
 		hb.hubs.stats.broadcasts.Inc()
 		hb.watchDeadline(f)
-		if f.Type == protocol.TypeSessionEnded {
-			for c := range hb.conns {
-				c.closeWith(StatusNormal, "the session has ended", true)
-			}
+		if res, ok := hb.results[f.Seq]; ok {
+			delete(hb.results, f.Seq)
+			hb.sendResults(res)
 		}
+		ended = ended || f.Type == protocol.TypeSessionEnded
 	}
+	hb.ended = hb.ended || ended
 	if len(hb.pending) > 0 && !hb.filling {
 		hb.filling = true
 		go hb.fillGap(100 * time.Millisecond)
 	}
+	return ended
 }
 
 // fillGap waits briefly for the missing broadcasts to arrive by pub/sub,
@@ -231,7 +278,9 @@ func (hb *hub) fillGap(wait time.Duration) {
 	hb.fillTo(after, upto)
 	hb.mu.Lock()
 	hb.filling = false
-	hb.flush()
+	if hb.flush() {
+		hb.closeEnded()
+	}
 	hb.mu.Unlock()
 }
 
@@ -254,8 +303,8 @@ func (hb *hub) fillTo(after, upto int64) {
 			hb.pending[f.Seq] = f
 		}
 	}
-	if !hb.filling {
-		hb.flush()
+	if !hb.filling && hb.flush() {
+		hb.closeEnded()
 	}
 }
 
@@ -313,6 +362,9 @@ func (hb *hub) add(c *conn, snapSeq int64) {
 		c.sendBroadcast(r.seq, r.raw)
 	}
 	hb.conns[c] = struct{}{}
+	if hb.ended {
+		c.closeWith(StatusNormal, "the session has ended", true)
+	}
 }
 
 func (hb *hub) remove(c *conn) (others bool) {
@@ -327,9 +379,11 @@ func (hb *hub) remove(c *conn) (others bool) {
 	return false
 }
 
-// Resync compares every hub with the last seq published for its session
-// and fills what pub/sub lost (a reconnect, a subscription that was not
-// yet active), every interval until ctx ends.
+// Resync compares every hub with its session's seq in PostgreSQL (one
+// query for all of this node's sessions) and fills what pub/sub did not
+// bring: a message lost in a reconnect, a subscription not yet active, a
+// publish that failed after its commit, a node that died between commit
+// and publish. Every interval until ctx ends.
 func (h *Hubs) Resync(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -347,8 +401,14 @@ func (h *Hubs) Resync(ctx context.Context, interval time.Duration) {
 			hubs[id] = hb
 		}
 		h.mu.Unlock()
-		seqs, err := h.broker.LatestSeqs(ctx, ids)
+		if len(ids) == 0 {
+			continue
+		}
+		seqs, err := h.store.Seqs(ctx, ids)
 		if err != nil {
+			if ctx.Err() == nil {
+				h.log.Warn("resync failed", "err", err)
+			}
 			continue
 		}
 		for id, seq := range seqs {

@@ -433,3 +433,40 @@ func TestDrainClosesWith1001(t *testing.T) {
 		t.Fatalf("resume after drain: recovered=%v missed=%d", rec, missed)
 	}
 }
+
+// TestEndWithAnOpenQuestion: ending closes the open question first, and
+// every participant still gets its result before the socket closes 1000.
+func TestEndWithAnOpenQuestion(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl := startCluster(t, 2, node.Options{})
+	sc := newSchool(t, ctx, cl.url(0), 2, quickQuiz(2, 60))
+	sess, err := sc.teacher.CreateSession(ctx, sc.quiz.ID, sc.classroom.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var socks []*client.Socket
+	for i, st := range sc.students {
+		s := dial(t, ctx, cl.url(i%2), st.token, sess.ID, client.DialOptions{})
+		next(t, ctx, s)
+		socks = append(socks, s)
+	}
+	command(t, ctx, sc.teacher, sess.ID, "start", "next", "end")
+	for i, s := range socks {
+		var types []string
+		for {
+			f, err := s.Next(ctx)
+			if err != nil {
+				break
+			}
+			types = append(types, f.Type)
+		}
+		want := []string{"session.started", "question.opened", "question.closed", "leaderboard", "result", "session.ended"}
+		if strings.Join(types, ",") != strings.Join(want, ",") {
+			t.Fatalf("student %d got %v, want %v", i, types, want)
+		}
+		if s.CloseStatus() != 1000 {
+			t.Fatalf("student %d closed with %v, want 1000", i, s.CloseStatus())
+		}
+	}
+}

@@ -134,8 +134,8 @@ func (s *Server) Admit(r *http.Request, sessionID string) (*Admission, error) {
 	var id auth.Identity
 	var err error
 	if h := r.Header.Get("Authorization"); h != "" {
-		token, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok {
+		scheme, token, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
 			return nil, quiz.Errorf(quiz.CodeUnauthorized, "Authorization must be a Bearer token")
 		}
 		id, err = s.auth.Verify(ctx, strings.TrimSpace(token))
