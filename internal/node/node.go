@@ -41,6 +41,9 @@ type Options struct {
 	SweepInterval time.Duration
 	// ResyncInterval is how often hubs check for lost broadcasts.
 	ResyncInterval time.Duration
+	// Topology names the RabbitMQ exchange the relay publishes to (zero:
+	// the production topology).
+	Topology rabbitmq.Topology
 }
 
 // Node is one server node.
@@ -114,7 +117,10 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 
 	// Outbox relay: publishes the outbox to RabbitMQ with confirms. Every
 	// node runs one; they take turns through an advisory lock.
-	n.relayPub = rabbitmq.NewPublisher(cfg.RabbitMQURL, "quizcast-relay "+cfg.NodeID, rabbitmq.DefaultTopology(), 10*time.Second)
+	if opts.Topology.Exchange == "" {
+		opts.Topology = rabbitmq.DefaultTopology()
+	}
+	n.relayPub = rabbitmq.NewPublisher(cfg.RabbitMQURL, "quizcast-relay "+cfg.NodeID, opts.Topology, 10*time.Second)
 	relay := outbox.NewRelay(postgres.NewOutboxStore(pool), n.relayPub,
 		outbox.Config{BatchSize: cfg.OutboxBatchSize, PollInterval: cfg.OutboxPollInterval}, outbox.NewMetrics(reg), log)
 

@@ -7,12 +7,14 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/quizcast/quizcast/internal/client"
 	"github.com/quizcast/quizcast/internal/node"
+	"github.com/quizcast/quizcast/internal/teststack"
 )
 
 type questionOpened struct {
@@ -70,30 +72,30 @@ func choose(i int, q client.Question) []int {
 func TestLiveQuizAcrossTwoNodes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cl := startCluster(t, 2, node.Options{})
-	sc := newSchool(t, ctx, cl.url(0), 30, fiveQuestions())
-	sess, err := sc.teacher.CreateSession(ctx, sc.quiz.ID, sc.classroom.ID)
+	cl := teststack.Start(t, 2, node.Options{})
+	sc := teststack.NewSchool(t, ctx, cl.URL(0), 30, teststack.FiveQuestions())
+	sess, err := sc.Teacher.CreateSession(ctx, sc.Quiz.ID, sc.Classroom.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	teacher := dial(t, ctx, cl.url(0), sc.teacher.Token, sess.ID, client.DialOptions{})
-	if w := expect(t, ctx, teacher, "welcome"); !contains(string(w.Data), `"role":"teacher"`) {
+	teacher := teststack.Dial(t, ctx, cl.URL(0), sc.Teacher.Token, sess.ID, client.DialOptions{})
+	if w := teststack.Expect(t, ctx, teacher, "welcome"); !strings.Contains(string(w.Data), `"role":"teacher"`) {
 		t.Fatalf("teacher welcome: %s", w.Data)
 	}
-	socks := make([]*client.Socket, len(sc.students))
-	for i, st := range sc.students {
-		socks[i] = dial(t, ctx, cl.url(i%2), st.token, sess.ID, client.DialOptions{})
-		expect(t, ctx, socks[i], "welcome")
+	socks := make([]*client.Socket, len(sc.Students))
+	for i, st := range sc.Students {
+		socks[i] = teststack.Dial(t, ctx, cl.URL(i%2), st.Token, sess.ID, client.DialOptions{})
+		teststack.Expect(t, ctx, socks[i], "welcome")
 	}
 	// The teacher sees every student join.
 	joined := map[string]bool{}
-	for len(joined) < len(sc.students) {
+	for len(joined) < len(sc.Students) {
 		var p struct {
 			Joined []struct {
 				UserID string `json:"user_id"`
 			} `json:"joined"`
 		}
-		f := expect(t, ctx, teacher, "participants")
+		f := teststack.Expect(t, ctx, teacher, "participants")
 		if err := json.Unmarshal(f.Data, &p); err != nil {
 			t.Fatal(err)
 		}
@@ -113,13 +115,13 @@ func TestLiveQuizAcrossTwoNodes(t *testing.T) {
 		last    leaderboard
 	}
 	got := make([]seen, len(socks))
-	for qi, q := range sc.quiz.Questions {
+	for qi, q := range sc.Quiz.Questions {
 		// Alternate WebSocket and REST commands: one operation either way.
 		if qi%2 == 0 {
 			if err := teacher.Send(ctx, "next", "n", map[string]any{}); err != nil {
 				t.Fatal(err)
 			}
-		} else if _, err := sc.teacher.Command(ctx, sess.ID, "next"); err != nil {
+		} else if _, err := sc.Teacher.Command(ctx, sess.ID, "next"); err != nil {
 			t.Fatal(err)
 		}
 		var wg sync.WaitGroup
@@ -171,15 +173,15 @@ func TestLiveQuizAcrossTwoNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The teacher saw the progress, then closes the question.
-		expect(t, ctx, teacher, "answer.progress")
+		teststack.Expect(t, ctx, teacher, "answer.progress")
 		if qi%2 == 0 {
-			if _, err := sc.teacher.Command(ctx, sess.ID, "close"); err != nil {
+			if _, err := sc.Teacher.Command(ctx, sess.ID, "close"); err != nil {
 				t.Fatal(err)
 			}
 		} else if err := teacher.Send(ctx, "close", "c", map[string]any{}); err != nil {
 			t.Fatal(err)
 		}
-		closed := expect(t, ctx, teacher, "question.closed")
+		closed := teststack.Expect(t, ctx, teacher, "question.closed")
 		var qc questionClosed
 		_ = json.Unmarshal(closed.Data, &qc)
 		if qc.Answered != len(socks) || qc.Participants != len(socks) {
@@ -207,7 +209,7 @@ func TestLiveQuizAcrossTwoNodes(t *testing.T) {
 			}
 		}
 	}
-	if _, err := sc.teacher.Command(ctx, sess.ID, "end"); err != nil {
+	if _, err := sc.Teacher.Command(ctx, sess.ID, "end"); err != nil {
 		t.Fatal(err)
 	}
 	for i, s := range socks {
@@ -228,7 +230,7 @@ func TestLiveQuizAcrossTwoNodes(t *testing.T) {
 
 	// Every student received every broadcast, in seq order, without a gap:
 	// started, then per question opened/closed/leaderboard, then ended.
-	want := 1 + 3*len(sc.quiz.Questions) + 1
+	want := 1 + 3*len(sc.Quiz.Questions) + 1
 	for i := range got {
 		if len(got[i].seqs) != want {
 			t.Fatalf("student %d got %d broadcasts %v, want %d", i, len(got[i].seqs), got[i].types, want)
@@ -245,7 +247,7 @@ func TestLiveQuizAcrossTwoNodes(t *testing.T) {
 
 	// Every answer is in PostgreSQL once, with the server's correctness and
 	// points, and the leaderboard agrees with the answers table.
-	rows, err := cl.pool.Query(ctx, `SELECT a.student_id, a.question_idx, a.correct, a.points, a.response_ms, q.points, q.time_limit_s, q.kind
+	rows, err := cl.Pool.Query(ctx, `SELECT a.student_id, a.question_idx, a.correct, a.points, a.response_ms, q.points, q.time_limit_s, q.kind
 		FROM answers a JOIN questions q ON q.id = a.question_id WHERE a.session_id = $1`, sess.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -254,8 +256,8 @@ func TestLiveQuizAcrossTwoNodes(t *testing.T) {
 	byStudent := map[string]int{}
 	count := map[[2]any]int{}
 	index := map[string]int{}
-	for i, st := range sc.students {
-		index[st.id] = i
+	for i, st := range sc.Students {
+		index[st.ID] = i
 	}
 	for rows.Next() {
 		var sid, kind string
@@ -265,7 +267,7 @@ func TestLiveQuizAcrossTwoNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		count[[2]any{sid, idx}]++
-		q := sc.quiz.Questions[idx]
+		q := sc.Quiz.Questions[idx]
 		i := index[sid]
 		wantCorrect := kind != "poll" && slices.Equal(choose(i, q), q.Correct)
 		if kind == "poll" {
@@ -286,8 +288,8 @@ func TestLiveQuizAcrossTwoNodes(t *testing.T) {
 		}
 		byStudent[sid] += points
 	}
-	if len(count) != len(sc.students)*len(sc.quiz.Questions) {
-		t.Fatalf("%d (student, question) answers stored, want %d", len(count), len(sc.students)*len(sc.quiz.Questions))
+	if len(count) != len(sc.Students)*len(sc.Quiz.Questions) {
+		t.Fatalf("%d (student, question) answers stored, want %d", len(count), len(sc.Students)*len(sc.Quiz.Questions))
 	}
 	for k, n := range count {
 		if n != 1 {
@@ -299,8 +301,8 @@ func TestLiveQuizAcrossTwoNodes(t *testing.T) {
 		score    int
 	}
 	var all []standing
-	for _, st := range sc.students {
-		all = append(all, standing{st.id, st.name, byStudent[st.id]})
+	for _, st := range sc.Students {
+		all = append(all, standing{st.ID, st.Name, byStudent[st.ID]})
 	}
 	sort.Slice(all, func(i, j int) bool {
 		if all[i].score != all[j].score {
@@ -320,13 +322,13 @@ func TestLiveQuizAcrossTwoNodes(t *testing.T) {
 			t.Fatalf("tie without shared rank: %+v", lb.Top)
 		}
 	}
-	for i, st := range sc.students {
+	for i, st := range sc.Students {
 		rs := got[i].results
-		if len(rs) != len(sc.quiz.Questions) {
+		if len(rs) != len(sc.Quiz.Questions) {
 			t.Fatalf("student %d got %d results", i, len(rs))
 		}
-		if final := rs[len(rs)-1].Score; final != byStudent[st.id] {
-			t.Fatalf("student %d final result score %d, answers table says %d", i, final, byStudent[st.id])
+		if final := rs[len(rs)-1].Score; final != byStudent[st.ID] {
+			t.Fatalf("student %d final result score %d, answers table says %d", i, final, byStudent[st.ID])
 		}
 		if rs[3].Correct != nil {
 			t.Fatalf("poll result has correct=%v, want null", *rs[3].Correct)

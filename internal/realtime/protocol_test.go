@@ -13,6 +13,7 @@ import (
 	"github.com/quizcast/quizcast/internal/client"
 	"github.com/quizcast/quizcast/internal/node"
 	"github.com/quizcast/quizcast/internal/realtime"
+	"github.com/quizcast/quizcast/internal/teststack"
 )
 
 func quickQuiz(n, limit int) client.Quiz {
@@ -63,23 +64,23 @@ func command(t *testing.T, ctx context.Context, c *client.Client, sessionID stri
 func TestResume(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cl := startCluster(t, 2, node.Options{HistoryLen: 3})
-	sc := newSchool(t, ctx, cl.url(0), 1, quickQuiz(3, 60))
-	sess, err := sc.teacher.CreateSession(ctx, sc.quiz.ID, sc.classroom.ID)
+	cl := teststack.Start(t, 2, node.Options{HistoryLen: 3})
+	sc := teststack.NewSchool(t, ctx, cl.URL(0), 1, quickQuiz(3, 60))
+	sess, err := sc.Teacher.CreateSession(ctx, sc.Quiz.ID, sc.Classroom.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := sc.students[0].token
-	s := dial(t, ctx, cl.url(1), tok, sess.ID, client.DialOptions{})
+	tok := sc.Students[0].Token
+	s := teststack.Dial(t, ctx, cl.URL(1), tok, sess.ID, client.DialOptions{})
 	if rec, _, seq := welcomeOf(t, next(t, ctx, s)); rec || seq != 0 {
 		t.Fatalf("fresh join: recovered=%v seq=%d", rec, seq)
 	}
 	s.Close()
 
-	command(t, ctx, sc.teacher, sess.ID, "start", "next") // seq 1, 2
+	command(t, ctx, sc.Teacher, sess.ID, "start", "next") // seq 1, 2
 	t.Run("recovered", func(t *testing.T) {
 		zero := int64(0)
-		s := dial(t, ctx, cl.url(0), tok, sess.ID, client.DialOptions{LastSeq: &zero})
+		s := teststack.Dial(t, ctx, cl.URL(0), tok, sess.ID, client.DialOptions{LastSeq: &zero})
 		rec, missed, seq := welcomeOf(t, next(t, ctx, s))
 		if !rec || missed != 2 || seq != 2 {
 			t.Fatalf("recovered=%v missed=%d seq=%d, want true 2 2", rec, missed, seq)
@@ -93,16 +94,16 @@ func TestResume(t *testing.T) {
 	})
 	t.Run("at the current seq", func(t *testing.T) {
 		two := int64(2)
-		s := dial(t, ctx, cl.url(1), tok, sess.ID, client.DialOptions{LastSeq: &two})
+		s := teststack.Dial(t, ctx, cl.URL(1), tok, sess.ID, client.DialOptions{LastSeq: &two})
 		if rec, missed, _ := welcomeOf(t, next(t, ctx, s)); !rec || missed != 0 {
 			t.Fatalf("recovered=%v missed=%d, want true 0", rec, missed)
 		}
 		s.Close()
 	})
-	command(t, ctx, sc.teacher, sess.ID, "close", "next", "close") // seq 3..7; history keeps 5..7
+	command(t, ctx, sc.Teacher, sess.ID, "close", "next", "close") // seq 3..7; history keeps 5..7
 	t.Run("history no longer covers it", func(t *testing.T) {
 		two := int64(2)
-		s := dial(t, ctx, cl.url(1), tok, sess.ID, client.DialOptions{LastSeq: &two})
+		s := teststack.Dial(t, ctx, cl.URL(1), tok, sess.ID, client.DialOptions{LastSeq: &two})
 		rec, missed, seq := welcomeOf(t, next(t, ctx, s))
 		if rec || missed != 0 || seq != 7 {
 			t.Fatalf("recovered=%v missed=%d seq=%d, want false 0 7", rec, missed, seq)
@@ -115,18 +116,18 @@ func TestResume(t *testing.T) {
 func TestDeadlineClosesWithoutTheOpeningNode(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cl := startCluster(t, 2, node.Options{})
-	sc := newSchool(t, ctx, cl.url(0), 1, quickQuiz(1, 5))
-	sess, err := sc.teacher.CreateSession(ctx, sc.quiz.ID, sc.classroom.ID)
+	cl := teststack.Start(t, 2, node.Options{})
+	sc := teststack.NewSchool(t, ctx, cl.URL(0), 1, quickQuiz(1, 5))
+	sess, err := sc.Teacher.CreateSession(ctx, sc.Quiz.ID, sc.Classroom.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := dial(t, ctx, cl.url(1), sc.students[0].token, sess.ID, client.DialOptions{})
+	s := teststack.Dial(t, ctx, cl.URL(1), sc.Students[0].Token, sess.ID, client.DialOptions{})
 	next(t, ctx, s)
-	command(t, ctx, sc.teacher, sess.ID, "start", "next")
-	opened := expect(t, ctx, s, "question.opened")
-	cl.nodes[0].stop()
-	closed := expect(t, ctx, s, "question.closed")
+	command(t, ctx, sc.Teacher, sess.ID, "start", "next")
+	opened := teststack.Expect(t, ctx, s, "question.opened")
+	cl.Nodes[0].Stop()
+	closed := teststack.Expect(t, ctx, s, "question.closed")
 	var o struct {
 		Deadline time.Time `json:"deadline"`
 	}
@@ -135,7 +136,7 @@ func TestDeadlineClosesWithoutTheOpeningNode(t *testing.T) {
 		t.Fatalf("closed at %v, before the deadline %v", closed.At, o.Deadline)
 	}
 	var closedAt time.Time
-	if err := cl.pool.QueryRow(ctx, `SELECT closed_at FROM session_questions WHERE session_id = $1`, sess.ID).Scan(&closedAt); err != nil {
+	if err := cl.Pool.QueryRow(ctx, `SELECT closed_at FROM session_questions WHERE session_id = $1`, sess.ID).Scan(&closedAt); err != nil {
 		t.Fatal(err)
 	}
 	if closedAt.Before(o.Deadline) {
@@ -146,14 +147,14 @@ func TestDeadlineClosesWithoutTheOpeningNode(t *testing.T) {
 func TestAnswerRules(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cl := startCluster(t, 2, node.Options{})
-	sc := newSchool(t, ctx, cl.url(0), 2, quickQuiz(2, 60))
-	sess, err := sc.teacher.CreateSession(ctx, sc.quiz.ID, sc.classroom.ID)
+	cl := teststack.Start(t, 2, node.Options{})
+	sc := teststack.NewSchool(t, ctx, cl.URL(0), 2, quickQuiz(2, 60))
+	sess, err := sc.Teacher.CreateSession(ctx, sc.Quiz.ID, sc.Classroom.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	q0, q1 := sc.quiz.Questions[0], sc.quiz.Questions[1]
-	s := dial(t, ctx, cl.url(1), sc.students[0].token, sess.ID, client.DialOptions{})
+	q0, q1 := sc.Quiz.Questions[0], sc.Quiz.Questions[1]
+	s := teststack.Dial(t, ctx, cl.URL(1), sc.Students[0].Token, sess.ID, client.DialOptions{})
 	next(t, ctx, s)
 	answer := func(id string, q client.Question, opts ...int) client.Frame {
 		t.Helper()
@@ -178,7 +179,7 @@ func TestAnswerRules(t *testing.T) {
 		_ = json.Unmarshal(f.Data, &r)
 		return f.Type + ":" + r.Code
 	}
-	command(t, ctx, sc.teacher, sess.ID, "start", "next")
+	command(t, ctx, sc.Teacher, sess.ID, "start", "next")
 	if got := code(answer("early", q1, 0)); got != "answer.rejected:not_open" {
 		t.Fatalf("answer to an unopened question: %s", got)
 	}
@@ -198,7 +199,7 @@ func TestAnswerRules(t *testing.T) {
 	}
 
 	// REST: the same rules; 201 first, 200 with the same body on re-send.
-	rest := client.New(cl.url(0)).With(sc.students[1].token)
+	rest := client.New(cl.URL(0)).With(sc.Students[1].Token)
 	body := map[string]any{"question_id": q0.ID, "choices": []string{q0.Options[1].ID}}
 	var r1, r2 map[string]any
 	if st, err := rest.Do(ctx, http.MethodPost, "/api/v1/sessions/"+sess.ID+"/answers", body, &r1); err != nil || st != 201 {
@@ -212,18 +213,18 @@ func TestAnswerRules(t *testing.T) {
 		t.Fatalf("REST different re-send: %v", err)
 	}
 
-	command(t, ctx, sc.teacher, sess.ID, "close")
+	command(t, ctx, sc.Teacher, sess.ID, "close")
 	// After the close: a late answer is refused, the identical re-send of an
 	// accepted one still returns the original.
 	if again := answer("d", q0, 0); again.Type != "answer.accepted" || string(again.Data) != string(first.Data) {
 		t.Fatalf("re-send after close: %s %s", again.Type, again.Data)
 	}
-	command(t, ctx, sc.teacher, sess.ID, "next", "close")
+	command(t, ctx, sc.Teacher, sess.ID, "next", "close")
 	if got := code(answer("late", q1, 0)); got != "answer.rejected:closed" {
 		t.Fatalf("late answer: %s", got)
 	}
 	var n int
-	if err := cl.pool.QueryRow(ctx, `SELECT count(*) FROM answers WHERE session_id = $1`, sess.ID).Scan(&n); err != nil || n != 2 {
+	if err := cl.Pool.QueryRow(ctx, `SELECT count(*) FROM answers WHERE session_id = $1`, sess.ID).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("answers stored: %d %v, want 2", n, err)
 	}
 }
@@ -231,36 +232,36 @@ func TestAnswerRules(t *testing.T) {
 func TestHandshakeRefusals(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cl := startCluster(t, 1, node.Options{})
-	sc := newSchool(t, ctx, cl.url(0), 1, quickQuiz(1, 60))
-	sess, err := sc.teacher.CreateSession(ctx, sc.quiz.ID, sc.classroom.ID)
+	cl := teststack.Start(t, 1, node.Options{})
+	sc := teststack.NewSchool(t, ctx, cl.URL(0), 1, quickQuiz(1, 60))
+	sess, err := sc.Teacher.CreateSession(ctx, sc.Quiz.ID, sc.Classroom.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A student of another classroom of the same school.
-	other, err := sc.teacher.CreateClassroom(ctx, "Other")
+	other, err := sc.Teacher.CreateClassroom(ctx, "Other")
 	if err != nil {
 		t.Fatal(err)
 	}
-	users, err := sc.teacher.Enrol(ctx, other.ID, []client.NewStudent{{Name: "Outsider", Email: "out-" + sess.ID[:8] + "@school.example.org", Password: password}})
+	users, err := sc.Teacher.Enrol(ctx, other.ID, []client.NewStudent{{Name: "Outsider", Email: "out-" + sess.ID[:8] + "@school.example.org", Password: teststack.Password}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	outsider, err := client.New(cl.url(0)).Login(ctx, users[0].Email, password)
+	outsider, err := client.New(cl.URL(0)).Login(ctx, users[0].Email, teststack.Password)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stranger := newSchool(t, ctx, cl.url(0), 0, quickQuiz(1, 60))
+	stranger := teststack.NewSchool(t, ctx, cl.URL(0), 0, quickQuiz(1, 60))
 	ticket := func(token string) string {
 		var out struct {
 			Ticket string `json:"ticket"`
 		}
-		if _, err := client.New(cl.url(0)).With(token).Do(ctx, http.MethodPost, "/api/v1/auth/ws-ticket", nil, &out); err != nil {
+		if _, err := client.New(cl.URL(0)).With(token).Do(ctx, http.MethodPost, "/api/v1/auth/ws-ticket", nil, &out); err != nil {
 			t.Fatal(err)
 		}
 		return out.Ticket
 	}
-	goodTicket := ticket(sc.students[0].token)
+	goodTicket := ticket(sc.Students[0].Token)
 	tests := []struct {
 		name   string
 		token  string
@@ -270,15 +271,15 @@ func TestHandshakeRefusals(t *testing.T) {
 		{"no credentials", "", client.DialOptions{}, 401},
 		{"forged token", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", client.DialOptions{}, 401},
 		{"not enrolled", outsider.AccessToken, client.DialOptions{}, 403},
-		{"other school", stranger.teacher.Token, client.DialOptions{}, 404},
-		{"origin not allowed", sc.students[0].token, client.DialOptions{Origin: "https://evil.example.com"}, 403},
-		{"allowed origin", sc.students[0].token, client.DialOptions{Origin: "https://whiteboard.example.org"}, 101},
+		{"other school", stranger.Teacher.Token, client.DialOptions{}, 404},
+		{"origin not allowed", sc.Students[0].Token, client.DialOptions{Origin: "https://evil.example.com"}, 403},
+		{"allowed origin", sc.Students[0].Token, client.DialOptions{Origin: "https://whiteboard.example.org"}, 101},
 		{"ticket", "", client.DialOptions{Ticket: goodTicket}, 101},
 		{"ticket used twice", "", client.DialOptions{Ticket: goodTicket}, 401},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, status, _ := client.New(cl.url(0)).With(tt.token).Dial(ctx, sess.ID, tt.opts)
+			s, status, _ := client.New(cl.URL(0)).With(tt.token).Dial(ctx, sess.ID, tt.opts)
 			if s != nil {
 				s.Close()
 			}
@@ -292,14 +293,14 @@ func TestHandshakeRefusals(t *testing.T) {
 func TestKickRevokeAndAbuse(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cl := startCluster(t, 2, node.Options{Realtime: realtime.Config{RevocationCheck: 100 * time.Millisecond}})
-	sc := newSchool(t, ctx, cl.url(0), 7, quickQuiz(1, 60))
-	sess, err := sc.teacher.CreateSession(ctx, sc.quiz.ID, sc.classroom.ID)
+	cl := teststack.Start(t, 2, node.Options{Realtime: realtime.Config{RevocationCheck: 100 * time.Millisecond}})
+	sc := teststack.NewSchool(t, ctx, cl.URL(0), 7, quickQuiz(1, 60))
+	sess, err := sc.Teacher.CreateSession(ctx, sc.Quiz.ID, sc.Classroom.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	join := func(i int) *client.Socket {
-		s := dial(t, ctx, cl.url(i%2), sc.students[i].token, sess.ID, client.DialOptions{})
+		s := teststack.Dial(t, ctx, cl.URL(i%2), sc.Students[i].Token, sess.ID, client.DialOptions{})
 		next(t, ctx, s)
 		return s
 	}
@@ -317,17 +318,17 @@ func TestKickRevokeAndAbuse(t *testing.T) {
 
 	t.Run("kicked", func(t *testing.T) {
 		s := join(0)
-		if _, err := sc.teacher.Do(ctx, http.MethodDelete, "/api/v1/sessions/"+sess.ID+"/participants/"+sc.students[0].id, nil, nil); err != nil {
+		if _, err := sc.Teacher.Do(ctx, http.MethodDelete, "/api/v1/sessions/"+sess.ID+"/participants/"+sc.Students[0].ID, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		waitClose(t, s, 4403)
-		if _, status, _ := client.New(cl.url(1)).With(sc.students[0].token).Dial(ctx, sess.ID, client.DialOptions{}); status != 403 {
+		if _, status, _ := client.New(cl.URL(1)).With(sc.Students[0].Token).Dial(ctx, sess.ID, client.DialOptions{}); status != 403 {
 			t.Fatalf("rejoin after kick: %d, want 403", status)
 		}
 	})
 	t.Run("revoked", func(t *testing.T) {
 		s := join(1)
-		if _, err := client.New(cl.url(0)).With(sc.students[1].token).Do(ctx, http.MethodPost, "/api/v1/auth/logout", nil, nil); err != nil {
+		if _, err := client.New(cl.URL(0)).With(sc.Students[1].Token).Do(ctx, http.MethodPost, "/api/v1/auth/logout", nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		waitClose(t, s, 4401)
@@ -357,7 +358,7 @@ func TestKickRevokeAndAbuse(t *testing.T) {
 			if err := s.WS.Write(ctx, websocket.MessageText, []byte(raw)); err != nil {
 				t.Fatal(err)
 			}
-			f := expect(t, ctx, s, "error")
+			f := teststack.Expect(t, ctx, s, "error")
 			var e struct {
 				Code string `json:"code"`
 			}
@@ -373,23 +374,23 @@ func TestKickRevokeAndAbuse(t *testing.T) {
 		if err := s.Send(ctx, "ping", "still-there", map[string]any{}); err != nil {
 			t.Fatal(err)
 		}
-		if f := expect(t, ctx, s, "pong"); f.ID != "still-there" {
+		if f := teststack.Expect(t, ctx, s, "pong"); f.ID != "still-there" {
 			t.Fatalf("pong id %q", f.ID)
 		}
 	})
 	t.Run("stalled reader does not hold up the room", func(t *testing.T) {
 		// One student never reads; the other receives every broadcast.
-		u := strings.Replace(cl.url(0), "http", "ws", 1) + "/api/v1/sessions/" + sess.ID + "/ws"
+		u := strings.Replace(cl.URL(0), "http", "ws", 1) + "/api/v1/sessions/" + sess.ID + "/ws"
 		stalled, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{
-			HTTPHeader: http.Header{"Authorization": {"Bearer " + sc.students[6].token}}})
+			HTTPHeader: http.Header{"Authorization": {"Bearer " + sc.Students[6].Token}}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer stalled.CloseNow()
 		s := join(5)
-		command(t, ctx, sc.teacher, sess.ID, "start", "next", "close")
+		command(t, ctx, sc.Teacher, sess.ID, "start", "next", "close")
 		for _, typ := range []string{"session.started", "question.opened", "question.closed", "leaderboard"} {
-			expect(t, ctx, s, typ)
+			teststack.Expect(t, ctx, s, typ)
 		}
 	})
 }
@@ -400,17 +401,17 @@ func TestKickRevokeAndAbuse(t *testing.T) {
 func TestDrainClosesWith1001(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cl := startCluster(t, 2, node.Options{})
-	sc := newSchool(t, ctx, cl.url(0), 1, quickQuiz(1, 60))
-	sess, err := sc.teacher.CreateSession(ctx, sc.quiz.ID, sc.classroom.ID)
+	cl := teststack.Start(t, 2, node.Options{})
+	sc := teststack.NewSchool(t, ctx, cl.URL(0), 1, quickQuiz(1, 60))
+	sess, err := sc.Teacher.CreateSession(ctx, sc.Quiz.ID, sc.Classroom.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := dial(t, ctx, cl.url(1), sc.students[0].token, sess.ID, client.DialOptions{})
+	s := teststack.Dial(t, ctx, cl.URL(1), sc.Students[0].Token, sess.ID, client.DialOptions{})
 	next(t, ctx, s)
-	command(t, ctx, sc.teacher, sess.ID, "start")
-	last := expect(t, ctx, s, "session.started").Seq
-	cl.nodes[1].node.Drain(ctx)
+	command(t, ctx, sc.Teacher, sess.ID, "start")
+	last := teststack.Expect(t, ctx, s, "session.started").Seq
+	cl.Nodes[1].Node.Drain(ctx)
 	for {
 		f, err := s.Next(ctx)
 		if err != nil {
@@ -421,14 +422,14 @@ func TestDrainClosesWith1001(t *testing.T) {
 	if s.CloseStatus() != 1001 {
 		t.Fatalf("closed with %v, want 1001", s.CloseStatus())
 	}
-	if _, status, _ := client.New(cl.url(1)).With(sc.students[0].token).Dial(ctx, sess.ID, client.DialOptions{}); status != 503 {
+	if _, status, _ := client.New(cl.URL(1)).With(sc.Students[0].Token).Dial(ctx, sess.ID, client.DialOptions{}); status != 503 {
 		t.Fatalf("draining node admitted a socket: %d, want 503", status)
 	}
-	if st, _ := client.New(cl.url(1)).Do(ctx, http.MethodGet, "/readyz", nil, nil); st != 503 {
+	if st, _ := client.New(cl.URL(1)).Do(ctx, http.MethodGet, "/readyz", nil, nil); st != 503 {
 		t.Fatalf("/readyz on a draining node: %d, want 503", st)
 	}
 	// The client resumes on the other node without losing anything.
-	r := dial(t, ctx, cl.url(0), sc.students[0].token, sess.ID, client.DialOptions{LastSeq: &last})
+	r := teststack.Dial(t, ctx, cl.URL(0), sc.Students[0].Token, sess.ID, client.DialOptions{LastSeq: &last})
 	if rec, missed, _ := welcomeOf(t, next(t, ctx, r)); !rec || missed != 0 {
 		t.Fatalf("resume after drain: recovered=%v missed=%d", rec, missed)
 	}
@@ -439,19 +440,19 @@ func TestDrainClosesWith1001(t *testing.T) {
 func TestEndWithAnOpenQuestion(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cl := startCluster(t, 2, node.Options{})
-	sc := newSchool(t, ctx, cl.url(0), 2, quickQuiz(2, 60))
-	sess, err := sc.teacher.CreateSession(ctx, sc.quiz.ID, sc.classroom.ID)
+	cl := teststack.Start(t, 2, node.Options{})
+	sc := teststack.NewSchool(t, ctx, cl.URL(0), 2, quickQuiz(2, 60))
+	sess, err := sc.Teacher.CreateSession(ctx, sc.Quiz.ID, sc.Classroom.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var socks []*client.Socket
-	for i, st := range sc.students {
-		s := dial(t, ctx, cl.url(i%2), st.token, sess.ID, client.DialOptions{})
+	for i, st := range sc.Students {
+		s := teststack.Dial(t, ctx, cl.URL(i%2), st.Token, sess.ID, client.DialOptions{})
 		next(t, ctx, s)
 		socks = append(socks, s)
 	}
-	command(t, ctx, sc.teacher, sess.ID, "start", "next", "end")
+	command(t, ctx, sc.Teacher, sess.ID, "start", "next", "end")
 	for i, s := range socks {
 		var types []string
 		for {
