@@ -1,9 +1,8 @@
 package reports
 
 import (
-	"slices"
-
 	"github.com/quizcast/quizcast/internal/auth"
+	"github.com/quizcast/quizcast/internal/policy"
 	"github.com/quizcast/quizcast/internal/quiz"
 )
 
@@ -17,34 +16,20 @@ import (
 //
 // sub comes from Store.Subject, looked up in the caller's school.
 func Authorize(id auth.Identity, sub *Subject) (Scope, error) {
-	if id.UserID == "" || id.SchoolID == "" {
-		return Scope{}, quiz.ErrUnauthorized
+	if sub == nil {
+		sub = &Subject{}
 	}
-	if sub == nil || sub.SchoolID != id.SchoolID {
-		return Scope{}, quiz.ErrNotFound
+	facts := policy.ReportFacts{Name: string(sub.Kind), SchoolID: sub.SchoolID, TaughtByCaller: sub.TaughtByCaller, Teachers: sub.Teachers}
+	if sub.Kind == KindPerformance {
+		facts.StudentID = sub.ID
+	}
+	if err := policy.ReportAccess(id, facts); err != nil {
+		return Scope{}, err
 	}
 	scope := Scope{SchoolID: id.SchoolID, SubjectID: sub.ID}
-	switch id.Role {
-	case quiz.RoleAdmin:
-		return scope, nil
-	case quiz.RoleTeacher:
-		if sub.Kind == KindPerformance {
-			if sub.TaughtByCaller {
-				scope.TeacherID = id.UserID
-				return scope, nil
-			}
-			return Scope{}, quiz.Errorf(quiz.CodeForbidden, "this student is not in a classroom you teach")
-		}
-		if slices.Contains(sub.Teachers, id.UserID) {
-			return scope, nil
-		}
-		return Scope{}, quiz.Errorf(quiz.CodeForbidden, "this %s report is not one of yours", sub.Kind)
-	case quiz.RoleStudent:
-		if sub.Kind == KindPerformance && sub.ID == id.UserID {
-			return scope, nil
-		}
-		return Scope{}, quiz.Errorf(quiz.CodeForbidden, "students see only their own performance")
-	default:
-		return Scope{}, quiz.ErrForbidden
+	if id.Role == quiz.RoleTeacher && sub.Kind == KindPerformance {
+		// A teacher sees a student only in the classrooms they teach.
+		scope.TeacherID = id.UserID
 	}
+	return scope, nil
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/quizcast/quizcast/internal/client"
 	"github.com/quizcast/quizcast/internal/node"
 	"github.com/quizcast/quizcast/internal/rabbitmq/rabbitmqtest"
-	"github.com/quizcast/quizcast/internal/teststack"
 	"github.com/quizcast/quizcast/internal/testenv"
+	"github.com/quizcast/quizcast/internal/teststack"
 )
 
 // answerRow is an answer as stored, the input of the recomputation.
