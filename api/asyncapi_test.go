@@ -321,7 +321,7 @@ func compareSchema(t *testing.T, d doc, path string, schema map[string]any, typ 
 		}
 	}
 	switch {
-	case typ == reflect.TypeFor[protocol.Time]():
+	case typ == reflect.TypeFor[quiz.Time]():
 		want("string")
 		if schema["format"] != "date-time" {
 			t.Errorf("%s: a timestamp needs format date-time", path)

@@ -83,9 +83,9 @@ func toUser(u quiz.User) userJSON {
 }
 
 type schoolJSON struct {
-	ID        string `json:"id"`
-	Name      string `json:"name"`
-	CreatedAt Time   `json:"created_at"`
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt quiz.Time `json:"created_at"`
 }
 
 type registerRequest struct {
@@ -112,7 +112,7 @@ func (s *Server) register(c *gin.Context) {
 	}
 	c.JSON(http.StatusCreated, registerResponse{
 		User:   toUser(user),
-		School: schoolJSON{ID: school.ID, Name: school.Name, CreatedAt: Time(school.CreatedAt)},
+		School: schoolJSON{ID: school.ID, Name: school.Name, CreatedAt: quiz.Time(school.CreatedAt)},
 	})
 }
 

@@ -14,19 +14,19 @@ import (
 // classroomJSON is the contract's classroom; student_count is filled on
 // reads (0 right after creation).
 type classroomJSON struct {
-	ID           string `json:"id"`
-	Name         string `json:"name"`
-	Subject      string `json:"subject"`
-	Grade        string `json:"grade"`
-	TeacherID    string `json:"teacher_id"`
-	SchoolID     string `json:"school_id"`
-	StudentCount int    `json:"student_count"`
-	CreatedAt    Time   `json:"created_at"`
+	ID           string    `json:"id"`
+	Name         string    `json:"name"`
+	Subject      string    `json:"subject"`
+	Grade        string    `json:"grade"`
+	TeacherID    string    `json:"teacher_id"`
+	SchoolID     string    `json:"school_id"`
+	StudentCount int       `json:"student_count"`
+	CreatedAt    quiz.Time `json:"created_at"`
 }
 
 func toClassroom(c quiz.Classroom) classroomJSON {
 	return classroomJSON{ID: c.ID, Name: c.Name, Subject: c.Subject, Grade: c.Grade, TeacherID: c.TeacherID,
-		SchoolID: c.SchoolID, StudentCount: c.StudentCount, CreatedAt: Time(c.CreatedAt)}
+		SchoolID: c.SchoolID, StudentCount: c.StudentCount, CreatedAt: quiz.Time(c.CreatedAt)}
 }
 
 type classroomRequest struct {

@@ -113,9 +113,9 @@ type quizJSON struct {
 	Description string         `json:"description"`
 	Questions   []questionJSON `json:"questions"`
 	OwnerID     string         `json:"owner_id"`
-	CreatedAt   Time           `json:"created_at"`
-	UpdatedAt   Time           `json:"updated_at"`
-	ArchivedAt  *Time          `json:"archived_at,omitempty"`
+	CreatedAt   quiz.Time      `json:"created_at"`
+	UpdatedAt   quiz.Time      `json:"updated_at"`
+	ArchivedAt  *quiz.Time     `json:"archived_at,omitempty"`
 }
 
 type questionJSON struct {
@@ -131,7 +131,7 @@ type questionJSON struct {
 
 func toQuiz(q quiz.Quiz) quizJSON {
 	out := quizJSON{ID: q.ID, Version: q.Version, Title: q.Title, Description: q.Description, OwnerID: q.OwnerID,
-		CreatedAt: Time(q.CreatedAt), UpdatedAt: Time(q.UpdatedAt), ArchivedAt: OptionalTime(q.ArchivedAt),
+		CreatedAt: quiz.Time(q.CreatedAt), UpdatedAt: quiz.Time(q.UpdatedAt), ArchivedAt: quiz.TimePtr(q.ArchivedAt),
 		Questions: make([]questionJSON, len(q.Questions))}
 	for i, qu := range q.Questions {
 		correct := []int{}
@@ -148,19 +148,19 @@ func toQuiz(q quiz.Quiz) quizJSON {
 
 // quizSummaryJSON is a quiz as listed: its current version, no questions.
 type quizSummaryJSON struct {
-	ID            string `json:"id"`
-	Version       int    `json:"version"`
-	Title         string `json:"title"`
-	Description   string `json:"description"`
-	QuestionCount int    `json:"question_count"`
-	OwnerID       string `json:"owner_id"`
-	CreatedAt     Time   `json:"created_at"`
-	UpdatedAt     Time   `json:"updated_at"`
+	ID            string    `json:"id"`
+	Version       int       `json:"version"`
+	Title         string    `json:"title"`
+	Description   string    `json:"description"`
+	QuestionCount int       `json:"question_count"`
+	OwnerID       string    `json:"owner_id"`
+	CreatedAt     quiz.Time `json:"created_at"`
+	UpdatedAt     quiz.Time `json:"updated_at"`
 }
 
 func toQuizSummary(q quiz.QuizSummary) quizSummaryJSON {
 	return quizSummaryJSON{ID: q.ID, Version: q.Version, Title: q.Title, Description: q.Description,
-		QuestionCount: q.QuestionCount, OwnerID: q.OwnerID, CreatedAt: Time(q.CreatedAt), UpdatedAt: Time(q.UpdatedAt)}
+		QuestionCount: q.QuestionCount, OwnerID: q.OwnerID, CreatedAt: quiz.Time(q.CreatedAt), UpdatedAt: quiz.Time(q.UpdatedAt)}
 }
 
 func (s *Server) createQuiz(c *gin.Context) {

@@ -7,12 +7,18 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/quizcast/quizcast/internal/auth"
 	"github.com/quizcast/quizcast/internal/quiz"
+	"github.com/quizcast/quizcast/internal/ratelimit"
 	"github.com/quizcast/quizcast/internal/reports"
+	"github.com/quizcast/quizcast/internal/testenv"
 )
 
 // fakeReports is a hand-written stand-in for the report service: these
@@ -42,12 +48,25 @@ func (f *fakeReports) ExportCSV(_ context.Context, q reports.Query, open func(st
 
 func TestReportHandlers(t *testing.T) {
 	fake := &fakeReports{}
-	r, err := New(Config{}, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(), Reports: fake})
+	// The routes sit behind the real authentication (tokens checked
+	// against Redis); the service behind them is the fake.
+	rdb := testenv.Redis(t)
+	tokens, err := auth.NewTokens([]byte(strings.Repeat("r", 32)), time.Minute, rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := tokens.Issue(auth.Identity{UserID: uuid.NewString(), SchoolID: uuid.NewString(), LoginID: uuid.NewString(), Role: quiz.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(Config{}, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(), Reports: fake,
+		Tokens: tokens, Limiter: ratelimit.New(rdb, ratelimit.Limits{LoginPerIP: 10, LoginFailuresPerAccount: 10, APIPerUser: 10000})})
 	if err != nil {
 		t.Fatal(err)
 	}
 	do := func(path, accept string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
 		if accept != "" {
 			req.Header.Set("Accept", accept)
 		}

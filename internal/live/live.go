@@ -365,7 +365,7 @@ func (s *Service) Answer(ctx context.Context, id auth.Identity, sess quiz.Sessio
 	if err != nil {
 		return protocol.AnswerAccepted{}, false, err
 	}
-	accepted := protocol.AnswerAccepted{AnswerID: w.AnswerID, QuestionID: q.ID, ReceivedAt: protocol.Time(w.ReceivedAt)}
+	accepted := protocol.AnswerAccepted{AnswerID: w.AnswerID, QuestionID: q.ID, ReceivedAt: quiz.Time(w.ReceivedAt)}
 	switch w.Outcome {
 	case postgres.Accepted:
 		s.counter.Answered(ctx, sess.ID, q.ID, sorted)

@@ -188,8 +188,8 @@ const participantCountSQL = `SELECT count(*) FROM session_participants WHERE ses
 func snapshot(ctx context.Context, q querier, sess quiz.Session) (protocol.Snapshot, error) {
 	snap := protocol.Snapshot{
 		ID: sess.ID, QuizID: sess.QuizID, QuizVersion: sess.QuizVersion, ClassroomID: sess.ClassroomID,
-		TeacherID: sess.TeacherID, State: sess.State, CreatedAt: protocol.Time(sess.CreatedAt),
-		StartedAt: protocol.TimePtr(sess.StartedAt), EndedAt: protocol.TimePtr(sess.EndedAt),
+		TeacherID: sess.TeacherID, State: sess.State, CreatedAt: quiz.Time(sess.CreatedAt),
+		StartedAt: quiz.TimePtr(sess.StartedAt), EndedAt: quiz.TimePtr(sess.EndedAt),
 		QuestionCount: sess.QuestionCount, Seq: sess.Seq,
 	}
 	if err := q.QueryRow(ctx, participantCountSQL, sess.ID).Scan(&snap.Participants); err != nil {
@@ -201,8 +201,8 @@ func snapshot(ctx context.Context, q querier, sess quiz.Session) (protocol.Snaps
 			return snap, err
 		}
 		snap.CurrentQuestion = &protocol.CurrentQuestion{
-			PublicQuestion: protocol.Public(rq.Question), OpenedAt: protocol.Time(rq.OpenedAt),
-			Deadline: protocol.Time(rq.Deadline), Closed: rq.ClosedAt != nil,
+			PublicQuestion: protocol.Public(rq.Question), OpenedAt: quiz.Time(rq.OpenedAt),
+			Deadline: quiz.Time(rq.Deadline), Closed: rq.ClosedAt != nil,
 		}
 	}
 	return snap, nil
@@ -348,7 +348,7 @@ func (s *SessionStore) Start(ctx context.Context, schoolID, sessionID, userID st
 		c.sess.State = quiz.StateRunning
 		c.sess.StartedAt = &c.now
 		c.event(quiz.EventSessionStarted, map[string]any{"quiz_version": c.sess.QuizVersion})
-		return c.broadcast(protocol.TypeSessionStarted, protocol.SessionStarted{StartedAt: protocol.Time(c.now)})
+		return c.broadcast(protocol.TypeSessionStarted, protocol.SessionStarted{StartedAt: quiz.Time(c.now)})
 	})
 }
 
@@ -383,9 +383,9 @@ func (s *SessionStore) Next(ctx context.Context, schoolID, sessionID, userID str
 			return err
 		}
 		c.event(quiz.EventQuestionDisplayed, map[string]any{"question_id": rq.Question.ID, "index": idx,
-			"opened_at": protocol.Time(rq.OpenedAt), "deadline": protocol.Time(rq.Deadline)})
+			"opened_at": quiz.Time(rq.OpenedAt), "deadline": quiz.Time(rq.Deadline)})
 		return c.broadcast(protocol.TypeQuestionOpened, protocol.QuestionOpened{
-			Question: protocol.Public(rq.Question), OpenedAt: protocol.Time(rq.OpenedAt), Deadline: protocol.Time(rq.Deadline)})
+			Question: protocol.Public(rq.Question), OpenedAt: quiz.Time(rq.OpenedAt), Deadline: quiz.Time(rq.Deadline)})
 	})
 }
 
@@ -430,7 +430,7 @@ func (s *SessionStore) End(ctx context.Context, schoolID, sessionID, userID stri
 		c.sess.State = quiz.StateEnded
 		c.sess.EndedAt = &c.now
 		c.event(quiz.EventSessionEnded, map[string]any{"questions_run": runCount(c.sess)})
-		return c.broadcast(protocol.TypeSessionEnded, protocol.SessionEnded{EndedAt: protocol.Time(c.now)})
+		return c.broadcast(protocol.TypeSessionEnded, protocol.SessionEnded{EndedAt: quiz.Time(c.now)})
 	})
 }
 

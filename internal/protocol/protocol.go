@@ -6,34 +6,32 @@ package protocol
 
 import (
 	"encoding/json"
-	"time"
 
 	"github.com/quizcast/quizcast/internal/quiz"
 )
 
 // Message types, server to client.
 const (
-	TypeWelcome         = "welcome"
-	TypeSessionStarted  = "session.started"
-	TypeQuestionOpened  = "question.opened"
-	TypeQuestionClosed  = "question.closed"
-	TypeLeaderboard     = "leaderboard"
-	TypeSessionEnded    = "session.ended"
-	TypeAnswerAccepted  = "answer.accepted"
-	TypeAnswerRejected  = "answer.rejected"
-	TypeResult          = "result"
-	TypeError           = "error"
-	TypePong            = "pong"
-	TypeAnswerProgress  = "answer.progress"
-	TypeParticipants    = "participants"
-	TypeClientAnswer    = "answer"
-	TypeClientStart     = "start"
-	TypeClientNext      = "next"
-	TypeClientClose     = "close"
-	TypeClientEnd       = "end"
-	TypeClientKick      = "kick"
-	TypeClientPing      = "ping"
-	timeLayoutMillisUTC = "2006-01-02T15:04:05.000Z"
+	TypeWelcome        = "welcome"
+	TypeSessionStarted = "session.started"
+	TypeQuestionOpened = "question.opened"
+	TypeQuestionClosed = "question.closed"
+	TypeLeaderboard    = "leaderboard"
+	TypeSessionEnded   = "session.ended"
+	TypeAnswerAccepted = "answer.accepted"
+	TypeAnswerRejected = "answer.rejected"
+	TypeResult         = "result"
+	TypeError          = "error"
+	TypePong           = "pong"
+	TypeAnswerProgress = "answer.progress"
+	TypeParticipants   = "participants"
+	TypeClientAnswer   = "answer"
+	TypeClientStart    = "start"
+	TypeClientNext     = "next"
+	TypeClientClose    = "close"
+	TypeClientEnd      = "end"
+	TypeClientKick     = "kick"
+	TypeClientPing     = "ping"
 )
 
 // Frame is every WebSocket message: {"type","id","seq","data"}. Seq is set
@@ -52,37 +50,6 @@ func NewFrame(typ string, data any) (Frame, error) {
 		return Frame{}, err
 	}
 	return Frame{Type: typ, Data: raw}, nil
-}
-
-// Time is a timestamp that encodes as RFC 3339 UTC with milliseconds.
-type Time time.Time
-
-// MarshalJSON writes 2026-11-21T10:05:23.123Z.
-func (t Time) MarshalJSON() ([]byte, error) {
-	return []byte(`"` + time.Time(t).UTC().Format(timeLayoutMillisUTC) + `"`), nil
-}
-
-// UnmarshalJSON reads any RFC 3339 timestamp.
-func (t *Time) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	v, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return err
-	}
-	*t = Time(v)
-	return nil
-}
-
-// TimePtr converts an optional time.
-func TimePtr(t *time.Time) *Time {
-	if t == nil {
-		return nil
-	}
-	v := Time(*t)
-	return &v
 }
 
 // PublicQuestion is a question as students see it: never the answer.
@@ -104,9 +71,9 @@ func Public(q quiz.Question) PublicQuestion {
 // CurrentQuestion is the snapshot's view of the last opened question.
 type CurrentQuestion struct {
 	PublicQuestion
-	OpenedAt Time `json:"opened_at"`
-	Deadline Time `json:"deadline"`
-	Closed   bool `json:"closed"`
+	OpenedAt quiz.Time `json:"opened_at"`
+	Deadline quiz.Time `json:"deadline"`
+	Closed   bool      `json:"closed"`
 }
 
 // Snapshot is the session snapshot of §5.
@@ -117,9 +84,9 @@ type Snapshot struct {
 	ClassroomID     string           `json:"classroom_id"`
 	TeacherID       string           `json:"teacher_id"`
 	State           quiz.State       `json:"state"`
-	CreatedAt       Time             `json:"created_at"`
-	StartedAt       *Time            `json:"started_at,omitempty"`
-	EndedAt         *Time            `json:"ended_at,omitempty"`
+	CreatedAt       quiz.Time        `json:"created_at"`
+	StartedAt       *quiz.Time       `json:"started_at,omitempty"`
+	EndedAt         *quiz.Time       `json:"ended_at,omitempty"`
 	QuestionCount   int              `json:"question_count"`
 	CurrentQuestion *CurrentQuestion `json:"current_question,omitempty"`
 	Participants    int              `json:"participants"`
@@ -142,19 +109,19 @@ type You struct {
 
 // SessionStarted is the data of session.started.
 type SessionStarted struct {
-	StartedAt Time `json:"started_at"`
+	StartedAt quiz.Time `json:"started_at"`
 }
 
 // SessionEnded is the data of session.ended.
 type SessionEnded struct {
-	EndedAt Time `json:"ended_at"`
+	EndedAt quiz.Time `json:"ended_at"`
 }
 
 // QuestionOpened is the data of question.opened.
 type QuestionOpened struct {
 	Question PublicQuestion `json:"question"`
-	OpenedAt Time           `json:"opened_at"`
-	Deadline Time           `json:"deadline"`
+	OpenedAt quiz.Time      `json:"opened_at"`
+	Deadline quiz.Time      `json:"deadline"`
 }
 
 // QuestionClosed is the data of question.closed.
@@ -182,9 +149,9 @@ type Result struct {
 
 // AnswerAccepted is the data of answer.accepted (and of the REST answer).
 type AnswerAccepted struct {
-	AnswerID   string `json:"answer_id"`
-	QuestionID string `json:"question_id"`
-	ReceivedAt Time   `json:"received_at"`
+	AnswerID   string    `json:"answer_id"`
+	QuestionID string    `json:"question_id"`
+	ReceivedAt quiz.Time `json:"received_at"`
 }
 
 // AnswerRejected is the data of answer.rejected.

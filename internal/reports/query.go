@@ -195,28 +195,3 @@ func (q Query) cacheParams() string {
 	from, to := q.span()
 	return fmt.Sprintf("%s|%s|%d|%d|%d|%s", q.Kind, q.SubjectID, from.UnixMicro(), to.UnixMicro(), q.Limit, q.Cursor)
 }
-
-// Timestamp is a time in the contract's format: RFC 3339 UTC with
-// milliseconds ("2026-11-21T10:05:23.123Z").
-type Timestamp time.Time
-
-// timeLayout is the contract's timestamp layout.
-const timeLayout = "2006-01-02T15:04:05.000Z"
-
-// String formats t in the contract's layout.
-func (t Timestamp) String() string { return time.Time(t).UTC().Format(timeLayout) }
-
-// MarshalJSON writes t in the contract's layout.
-func (t Timestamp) MarshalJSON() ([]byte, error) {
-	return []byte(`"` + t.String() + `"`), nil
-}
-
-// UnmarshalJSON reads an RFC 3339 time.
-func (t *Timestamp) UnmarshalJSON(b []byte) error {
-	v, err := time.Parse(`"`+time.RFC3339Nano+`"`, string(b))
-	if err != nil {
-		return fmt.Errorf("timestamp: %w", err)
-	}
-	*t = Timestamp(v.UTC())
-	return nil
-}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/quizcast/quizcast/internal/quiz"
 )
 
 // world is a small school whose every figure was computed by hand (see the
@@ -314,15 +315,15 @@ func TestPerformance(t *testing.T) {
 	// (1000+2000+3000+2500 + 1000)/5, the poll's 1500 left out.
 	eqPtr(t, "avg_response_ms", rep.AvgResponseMS, 1900)
 	want := []PerformanceSession{
-		{SessionID: w.s2, QuizTitle: "Fractions", StartedAt: Timestamp(dayS2), Answered: 1, Correct: 1, Score: 800, Rank: 1},
-		{SessionID: w.s1, QuizTitle: "Fractions", StartedAt: Timestamp(dayS1), Answered: 4, Correct: 3, Score: 2200, Rank: 2},
+		{SessionID: w.s2, QuizTitle: "Fractions", StartedAt: quiz.Time(dayS2), Answered: 1, Correct: 1, Score: 800, Rank: 1},
+		{SessionID: w.s1, QuizTitle: "Fractions", StartedAt: quiz.Time(dayS1), Answered: 4, Correct: 3, Score: 2200, Rank: 2},
 	}
 	if len(rep.Sessions) != 2 {
 		t.Fatalf("sessions = %+v", rep.Sessions)
 	}
 	for i := range want {
 		got := rep.Sessions[i]
-		got.StartedAt = Timestamp(time.Time(got.StartedAt).UTC())
+		got.StartedAt = quiz.Time(time.Time(got.StartedAt).UTC())
 		if got.SessionID != want[i].SessionID || got.Answered != want[i].Answered || got.Correct != want[i].Correct ||
 			got.Score != want[i].Score || got.Rank != want[i].Rank || got.QuizTitle != want[i].QuizTitle ||
 			!time.Time(got.StartedAt).Equal(time.Time(want[i].StartedAt)) {

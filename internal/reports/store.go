@@ -64,7 +64,7 @@ func (s *Store) read(ctx context.Context, fn func(pgx.Tx) error) error {
 
 // report reads one report: as_of of views into *at, then fill, in one
 // snapshot.
-func (s *Store) report(ctx context.Context, at *Timestamp, views []string, fill func(pgx.Tx) error) error {
+func (s *Store) report(ctx context.Context, at *quiz.Time, views []string, fill func(pgx.Tx) error) error {
 	return s.read(ctx, func(tx pgx.Tx) error {
 		var err error
 		if *at, err = asOf(ctx, tx, views...); err != nil {
@@ -86,15 +86,15 @@ const asOfSQL = `SELECT min(refreshed_at) FROM view_refreshes WHERE view_name = 
 
 // asOf is when the oldest of views was last refreshed: the report is at
 // least that fresh.
-func asOf(ctx context.Context, tx pgx.Tx, views ...string) (Timestamp, error) {
+func asOf(ctx context.Context, tx pgx.Tx, views ...string) (quiz.Time, error) {
 	var t *time.Time
 	if err := tx.QueryRow(ctx, asOfSQL, views).Scan(&t); err != nil {
-		return Timestamp{}, fmt.Errorf("as_of: %w", err)
+		return quiz.Time{}, fmt.Errorf("as_of: %w", err)
 	}
 	if t == nil {
-		return Timestamp{}, fmt.Errorf("as_of: no refresh recorded for %v", views)
+		return quiz.Time{}, fmt.Errorf("as_of: no refresh recorded for %v", views)
 	}
-	return Timestamp(*t), nil
+	return quiz.Time(*t), nil
 }
 
 // ratio returns n/d, or nil when d is 0.
@@ -213,17 +213,9 @@ func scanSession(row pgx.Row) (*SessionInfo, string, error) {
 	var classTeacher string
 	err := row.Scan(&si.ID, &si.QuizID, &si.QuizVersion, &si.QuizTitle, &si.ClassroomID, &si.TeacherID,
 		&si.State, &created, &started, &ended, &si.QuestionCount, &classTeacher)
-	si.CreatedAt = Timestamp(created)
-	si.StartedAt, si.EndedAt = optTime(started), optTime(ended)
+	si.CreatedAt = quiz.Time(created)
+	si.StartedAt, si.EndedAt = quiz.TimePtr(started), quiz.TimePtr(ended)
 	return si, classTeacher, err
-}
-
-func optTime(t *time.Time) *Timestamp {
-	if t == nil {
-		return nil
-	}
-	ts := Timestamp(*t)
-	return &ts
 }
 
 // ---- Student performance ----
@@ -296,7 +288,7 @@ func (s *Store) perfSessions(ctx context.Context, tx pgx.Tx, sc Scope, q Query, 
 	var started time.Time
 	return page(rows, limit, []any{&p.SessionID, &p.QuizTitle, &started, &p.Answered, &p.Correct, &p.Score, &p.Rank},
 		func() (cursor, error) {
-			p.StartedAt = Timestamp(started)
+			p.StartedAt = quiz.Time(started)
 			return cursor{At: started, ID: p.SessionID}, fn(p)
 		})
 }
@@ -409,7 +401,7 @@ func (s *Store) engagementSessions(ctx context.Context, tx pgx.Tx, sc Scope, q Q
 	var completers, answers, msSum, departed int64
 	return page(rows, limit, []any{&e.SessionID, &e.QuizTitle, &started, &e.Participants, &completers, &answers, &msSum, &departed},
 		func() (cursor, error) {
-			e.StartedAt = Timestamp(started)
+			e.StartedAt = quiz.Time(started)
 			e.ParticipationRate = ratio(e.Participants, enrolled+departed)
 			e.CompletionRate = ratio(completers, e.Participants)
 			e.AvgResponseMS = mean(msSum, answers)

@@ -1,5 +1,7 @@
 package reports
 
+import "github.com/quizcast/quizcast/internal/quiz"
+
 // The JSON answers of §7. Counts are integers, rates fractions in 0..1,
 // durations integer milliseconds. A ratio whose denominator is zero (no
 // answers, nobody enrolled) is null rather than a made-up 0.
@@ -39,15 +41,15 @@ type SessionInfo struct {
 	ClassroomID   string     `json:"classroom_id"`
 	TeacherID     string     `json:"teacher_id"`
 	State         string     `json:"state"`
-	CreatedAt     Timestamp  `json:"created_at"`
-	StartedAt     *Timestamp `json:"started_at,omitempty"`
-	EndedAt       *Timestamp `json:"ended_at,omitempty"`
+	CreatedAt     quiz.Time  `json:"created_at"`
+	StartedAt     *quiz.Time `json:"started_at,omitempty"`
+	EndedAt       *quiz.Time `json:"ended_at,omitempty"`
 	QuestionCount int        `json:"question_count"`
 }
 
 // Performance is GET /reports/students/{id}/performance.
 type Performance struct {
-	AsOf          Timestamp            `json:"as_of"`
+	AsOf          quiz.Time            `json:"as_of"`
 	Student       Person               `json:"student"`
 	Answered      int64                `json:"answered"`
 	Correct       int64                `json:"correct"`
@@ -63,7 +65,7 @@ type Performance struct {
 type PerformanceSession struct {
 	SessionID string    `json:"session_id"`
 	QuizTitle string    `json:"quiz_title"`
-	StartedAt Timestamp `json:"started_at"`
+	StartedAt quiz.Time `json:"started_at"`
 	Answered  int64     `json:"answered"`
 	Correct   int64     `json:"correct"`
 	Score     int64     `json:"score"`
@@ -79,7 +81,7 @@ type DayCount struct {
 
 // Engagement is GET /reports/classrooms/{id}/engagement.
 type Engagement struct {
-	AsOf              Timestamp           `json:"as_of"`
+	AsOf              quiz.Time           `json:"as_of"`
 	Classroom         Classroom           `json:"classroom"`
 	Enrolled          int64               `json:"enrolled"`
 	Sessions          []EngagementSession `json:"sessions"`
@@ -92,7 +94,7 @@ type Engagement struct {
 type EngagementSession struct {
 	SessionID         string    `json:"session_id"`
 	QuizTitle         string    `json:"quiz_title"`
-	StartedAt         Timestamp `json:"started_at"`
+	StartedAt         quiz.Time `json:"started_at"`
 	Participants      int64     `json:"participants"`
 	ParticipationRate *float64  `json:"participation_rate"`
 	CompletionRate    *float64  `json:"completion_rate"`
@@ -101,7 +103,7 @@ type EngagementSession struct {
 
 // Effectiveness is GET /reports/quizzes/{id}/effectiveness.
 type Effectiveness struct {
-	AsOf       Timestamp      `json:"as_of"`
+	AsOf       quiz.Time      `json:"as_of"`
 	Quiz       QuizRef        `json:"quiz"`
 	Sessions   int64          `json:"sessions"`
 	Questions  []QuestionStat `json:"questions"`
@@ -126,7 +128,7 @@ type QuestionStat struct {
 
 // SessionReport is GET /reports/sessions/{id}.
 type SessionReport struct {
-	AsOf         Timestamp      `json:"as_of"`
+	AsOf         quiz.Time      `json:"as_of"`
 	Session      SessionInfo    `json:"session"`
 	Participants int64          `json:"participants"`
 	Questions    []QuestionStat `json:"questions"`
