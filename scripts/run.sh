@@ -9,6 +9,9 @@ dir="$root/.run"
 base=${RUN_BASEPORT:-15432}
 
 stop_all() {
+  # One stopper at a time (make stop and the foreground loop may race).
+  exec 9>"$dir.stop.lock"
+  flock 9
   if [ -d "$dir/pids" ]; then
     for f in "$dir"/pids/*.pid; do
       [ -f "$f" ] || continue
@@ -24,6 +27,7 @@ stop_all() {
     done
   fi
   scripts/services.sh stop "$dir" || true
+  flock -u 9
 }
 
 if [ "${1:-}" = stop ]; then
@@ -81,10 +85,13 @@ echo "Ctrl-C here (or 'make stop' elsewhere) stops everything."
 trap 'echo; stop_all; echo stopped; exit 0' INT TERM
 # Stay in the foreground while the nodes live.
 while true; do
-  alive=0
+  alive=0 tracked=0
   for f in "$dir"/pids/*.pid; do
-    [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && alive=1
+    [ -f "$f" ] || continue
+    tracked=1
+    kill -0 "$(cat "$f")" 2>/dev/null && alive=1
   done
+  [ $tracked = 1 ] || { echo "stopped by make stop"; exit 0; }
   [ $alive = 1 ] || { echo "all processes exited; see $dir/logs"; stop_all; exit 1; }
   sleep 1
 done

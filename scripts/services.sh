@@ -138,7 +138,10 @@ stop_rabbit() {
   local dir=$1 port=$2 dist=$3
   [ -f "$dir/rabbit/rabbit.pid" ] || return 0
   rabbit_env "$dir" "$port" "$dist"
-  as_user rabbitmq env HOME="$dir/rabbit" rabbitmqctl -q -n "$RABBITMQ_NODENAME" stop "$RABBITMQ_PID_FILE" >/dev/null 2>&1 || true
+  # Bounded: rabbitmqctl waits for a node that may already be gone.
+  local as=()
+  [ "$(id -u)" = 0 ] && as=(runuser -u rabbitmq --)
+  timeout 60 "${as[@]}" env HOME="$dir/rabbit" rabbitmqctl -q -n "$RABBITMQ_NODENAME" stop "$RABBITMQ_PID_FILE" >/dev/null 2>&1 || true
   local pid; pid=$(cat "$dir/rabbit/rabbit.pid" 2>/dev/null || true)
   [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
   rm -f "$dir/rabbit/rabbit.pid"
