@@ -82,6 +82,7 @@ func serve(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	rdb := redis.NewClient(ropt)
 	defer rdb.Close()
 
+	log = log.With("node", cfg.NodeID)
 	n, err := node.New(cfg, node.Options{}, pool, rdb, log)
 	if err != nil {
 		return err

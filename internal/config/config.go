@@ -4,6 +4,7 @@ package config
 
 import (
 	"errors"
+	"os"
 	"fmt"
 	"net"
 	"net/url"
@@ -20,7 +21,8 @@ type Server struct {
 	JWTSecret      []byte
 	HTTPAddr       string
 	AllowedOrigins []string
-	// NodeID names this node in logs and metrics (default: host name + addr).
+	// NodeID names this node in logs and in its RabbitMQ connection name
+	// (default: host name + HTTP_ADDR).
 	NodeID string
 	// ShutdownTimeout bounds the graceful drain on SIGTERM.
 	ShutdownTimeout time.Duration
@@ -173,6 +175,10 @@ func LoadServer(get Getenv) (Server, error) {
 
 		OutboxBatchSize:    r.integer("OUTBOX_BATCH_SIZE", 500, 1, 10_000),
 		OutboxPollInterval: r.duration("OUTBOX_POLL_INTERVAL", 500*time.Millisecond, 10*time.Millisecond, time.Minute),
+	}
+	if c.NodeID == "" {
+		host, _ := os.Hostname()
+		c.NodeID = host + c.HTTPAddr
 	}
 	secret := r.required("JWT_SECRET")
 	if secret != "" && len(secret) < 32 {
