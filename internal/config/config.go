@@ -4,10 +4,10 @@ package config
 
 import (
 	"errors"
-	"os"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
