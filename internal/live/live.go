@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/quizcast/quizcast/internal/auth"
+	"github.com/quizcast/quizcast/internal/background"
 	"github.com/quizcast/quizcast/internal/policy"
 	"github.com/quizcast/quizcast/internal/postgres"
 	"github.com/quizcast/quizcast/internal/protocol"
@@ -210,25 +211,20 @@ func (s *Service) CloseDue(ctx context.Context, schoolID, sessionID string) erro
 // until ctx ends. Every node runs it, so a question closes at its deadline
 // even when the node that opened it is gone.
 func (s *Service) SweepDeadlines(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	background.Every(ctx, interval, false, s.sweep)
+}
+
+func (s *Service) sweep(ctx context.Context) {
+	due, err := s.store.DueSessions(ctx, time.Now().UTC(), 100)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("deadline sweep failed", "err", err)
 		}
-		due, err := s.store.DueSessions(ctx, time.Now().UTC(), 100)
-		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Warn("deadline sweep failed", "err", err)
-			}
-			continue
-		}
-		for _, ref := range due {
-			if err := s.CloseDue(ctx, ref.SchoolID, ref.SessionID); err != nil && ctx.Err() == nil {
-				s.log.Warn("closing overdue question failed", "session_id", ref.SessionID, "err", err)
-			}
+		return
+	}
+	for _, ref := range due {
+		if err := s.CloseDue(ctx, ref.SchoolID, ref.SessionID); err != nil && ctx.Err() == nil {
+			s.log.Warn("closing overdue question failed", "session_id", ref.SessionID, "err", err)
 		}
 	}
 }

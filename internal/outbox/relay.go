@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/quizcast/quizcast/internal/background"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/quizcast/quizcast/internal/postgres"
@@ -204,25 +206,20 @@ func (r *Relay) listen(ctx context.Context, wake func()) {
 
 // watch measures the backlog every StatsInterval.
 func (r *Relay) watch(ctx context.Context) {
-	t := time.NewTicker(r.cfg.StatsInterval)
-	defer t.Stop()
-	for {
-		st, err := r.store.Stats(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			r.log.Warn("outbox stats failed", "err", err)
-		case err == nil:
-			r.m.depth.Set(float64(st.Depth))
-			if st.Oldest.IsZero() {
-				r.m.oldest.Store(0)
-			} else {
-				r.m.oldest.Store(st.Oldest.UnixNano())
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	background.Every(ctx, r.cfg.StatsInterval, true, r.measure)
+}
+
+func (r *Relay) measure(ctx context.Context) {
+	st, err := r.store.Stats(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		r.log.Warn("outbox stats failed", "err", err)
+	case err == nil:
+		r.m.depth.Set(float64(st.Depth))
+		if st.Oldest.IsZero() {
+			r.m.oldest.Store(0)
+		} else {
+			r.m.oldest.Store(st.Oldest.UnixNano())
 		}
 	}
 }

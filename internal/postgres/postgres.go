@@ -12,6 +12,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/quizcast/quizcast/internal/background"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -89,17 +91,7 @@ func KeepPartitions(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) {
 			log.Info("partitions created", "count", n)
 		}
 	}
-	ensure()
-	t := time.NewTicker(24 * time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			ensure()
-		}
-	}
+	background.Every(ctx, 24*time.Hour, true, func(context.Context) { ensure() })
 }
 
 // PostgreSQL error codes the stores act on.

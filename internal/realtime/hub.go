@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/quizcast/quizcast/internal/background"
+
 	"github.com/quizcast/quizcast/internal/protocol"
 )
 
@@ -385,40 +387,35 @@ func (hb *hub) remove(c *conn) (others bool) {
 // publish that failed after its commit, a node that died between commit
 // and publish. Every interval until ctx ends.
 func (h *Hubs) Resync(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	background.Every(ctx, interval, false, h.resync)
+}
+
+func (h *Hubs) resync(ctx context.Context) {
+	h.mu.Lock()
+	ids := make([]string, 0, len(h.hubs))
+	hubs := make(map[string]*hub, len(h.hubs))
+	for id, hb := range h.hubs {
+		ids = append(ids, id)
+		hubs[id] = hb
+	}
+	h.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	seqs, err := h.store.Seqs(ctx, ids)
+	if err != nil {
+		if ctx.Err() == nil {
+			h.log.Warn("resync failed", "err", err)
 		}
-		h.mu.Lock()
-		ids := make([]string, 0, len(h.hubs))
-		hubs := make(map[string]*hub, len(h.hubs))
-		for id, hb := range h.hubs {
-			ids = append(ids, id)
-			hubs[id] = hb
-		}
-		h.mu.Unlock()
-		if len(ids) == 0 {
-			continue
-		}
-		seqs, err := h.store.Seqs(ctx, ids)
-		if err != nil {
-			if ctx.Err() == nil {
-				h.log.Warn("resync failed", "err", err)
-			}
-			continue
-		}
-		for id, seq := range seqs {
-			hb := hubs[id]
-			hb.mu.Lock()
-			after, started := hb.last, hb.started
-			hb.mu.Unlock()
-			if started && seq > after {
-				hb.fillTo(after, seq)
-			}
+		return
+	}
+	for id, seq := range seqs {
+		hb := hubs[id]
+		hb.mu.Lock()
+		after, started := hb.last, hb.started
+		hb.mu.Unlock()
+		if started && seq > after {
+			hb.fillTo(after, seq)
 		}
 	}
 }

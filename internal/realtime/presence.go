@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/quizcast/quizcast/internal/background"
+
 	"github.com/redis/go-redis/v9"
 
 	"github.com/quizcast/quizcast/internal/protocol"
@@ -103,26 +105,21 @@ func (p *Presence) bump(ctx context.Context, sessionID string, by int64) int {
 // which node sends), until ctx ends. A session whose token is taken stays
 // due, so the last answers are always reported.
 func (p *Presence) RunProgress(ctx context.Context) {
-	t := time.NewTicker(p.interval / 2)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		p.mu.Lock()
-		due := p.dirty
-		p.dirty = map[string]string{}
-		p.mu.Unlock()
-		for sessionID, questionID := range due {
-			if !p.sendProgress(ctx, sessionID, questionID) {
-				p.mu.Lock()
-				if _, newer := p.dirty[sessionID]; !newer {
-					p.dirty[sessionID] = questionID
-				}
-				p.mu.Unlock()
+	background.Every(ctx, p.interval/2, false, p.sendDue)
+}
+
+func (p *Presence) sendDue(ctx context.Context) {
+	p.mu.Lock()
+	due := p.dirty
+	p.dirty = map[string]string{}
+	p.mu.Unlock()
+	for sessionID, questionID := range due {
+		if !p.sendProgress(ctx, sessionID, questionID) {
+			p.mu.Lock()
+			if _, newer := p.dirty[sessionID]; !newer {
+				p.dirty[sessionID] = questionID
 			}
+			p.mu.Unlock()
 		}
 	}
 }

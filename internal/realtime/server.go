@@ -16,6 +16,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/quizcast/quizcast/internal/background"
+
 	"github.com/coder/websocket"
 
 	"github.com/quizcast/quizcast/internal/auth"
@@ -450,41 +452,36 @@ func (s *Server) answer(ctx context.Context, c *conn, sess quiz.Session, f clien
 // WatchRevocations closes the sockets of revoked logins with 4401, every
 // RevocationCheck, until ctx ends.
 func (s *Server) WatchRevocations(ctx context.Context) {
-	t := time.NewTicker(s.cfg.RevocationCheck)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	background.Every(ctx, s.cfg.RevocationCheck, false, s.closeRevoked)
+}
+
+func (s *Server) closeRevoked(ctx context.Context) {
+	s.mu.Lock()
+	byLogin := map[string][]*conn{}
+	for c := range s.conns {
+		byLogin[c.id.LoginID] = append(byLogin[c.id.LoginID], c)
+	}
+	s.mu.Unlock()
+	if len(byLogin) == 0 {
+		return
+	}
+	ids := make([]string, 0, len(byLogin))
+	for id := range byLogin {
+		ids = append(ids, id)
+	}
+	revoked, err := s.auth.RevokedLogins(ctx, ids)
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			s.log.Warn("revocation check failed", "err", err)
 		}
-		s.mu.Lock()
-		byLogin := map[string][]*conn{}
-		for c := range s.conns {
-			byLogin[c.id.LoginID] = append(byLogin[c.id.LoginID], c)
-		}
-		s.mu.Unlock()
-		if len(byLogin) == 0 {
+		return
+	}
+	for id, gone := range revoked {
+		if !gone {
 			continue
 		}
-		ids := make([]string, 0, len(byLogin))
-		for id := range byLogin {
-			ids = append(ids, id)
-		}
-		revoked, err := s.auth.RevokedLogins(ctx, ids)
-		if err != nil {
-			if !errors.Is(err, context.Canceled) {
-				s.log.Warn("revocation check failed", "err", err)
-			}
-			continue
-		}
-		for id, gone := range revoked {
-			if !gone {
-				continue
-			}
-			for _, c := range byLogin[id] {
-				c.closeWith(StatusTokenExpired, "the login was revoked", true)
-			}
+		for _, c := range byLogin[id] {
+			c.closeWith(StatusTokenExpired, "the login was revoked", true)
 		}
 	}
 }

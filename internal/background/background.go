@@ -1,0 +1,28 @@
+// Package background holds the loop every periodic job of a process runs
+// in: the deadline sweeper, the hubs' resync, the progress sender, the
+// revocation watch, partition upkeep.
+package background
+
+import (
+	"context"
+	"time"
+)
+
+// Every calls fn every interval until ctx ends; with now set, it calls fn
+// once at once as well. A slow fn delays the next call; calls never
+// overlap.
+func Every(ctx context.Context, interval time.Duration, now bool, fn func(context.Context)) {
+	if now {
+		fn(ctx)
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn(ctx)
+		}
+	}
+}
