@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/quizcast/quizcast/internal/auth"
+	"github.com/quizcast/quizcast/internal/background"
 	"github.com/quizcast/quizcast/internal/authoring"
 	"github.com/quizcast/quizcast/internal/config"
 	"github.com/quizcast/quizcast/internal/health"
@@ -45,6 +46,10 @@ type Options struct {
 	// the production topology).
 	Topology rabbitmq.Topology
 }
+
+// BroadcastRetention is how long the broadcasts of an ended session are
+// kept in PostgreSQL; Redis keeps its own bounded history for a day.
+const BroadcastRetention = 7 * 24 * time.Hour
 
 // Node is one server node.
 type Node struct {
@@ -136,6 +141,15 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 		presence.RunProgress,
 		func(ctx context.Context) { sessions.SweepDeadlines(ctx, opts.SweepInterval) },
 		n.sockets.WatchRevocations,
+		func(ctx context.Context) {
+			background.Every(ctx, time.Hour, true, func(ctx context.Context) {
+				if n, err := sessionStore.PurgeBroadcasts(ctx, time.Now().Add(-BroadcastRetention)); err != nil && ctx.Err() == nil {
+					log.Warn("purging broadcasts failed", "err", err)
+				} else if n > 0 {
+					log.Info("broadcasts of ended sessions purged", "rows", n)
+				}
+			})
+		},
 	}
 	return n, nil
 }

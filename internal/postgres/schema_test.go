@@ -154,3 +154,28 @@ func TestPartitionsAreCreatedAhead(t *testing.T) {
 		t.Fatal("far partition not created")
 	}
 }
+
+func TestPurgeBroadcastsOfEndedSessions(t *testing.T) {
+	pool, _ := testenv.Database(t)
+	ctx := context.Background()
+	ended := seed(t, pool, time.Now().UTC())
+	live := seed(t, pool, time.Now().UTC())
+	for _, f := range []fixture{ended, live} {
+		for seq := 1; seq <= 3; seq++ {
+			if _, err := pool.Exec(ctx, `INSERT INTO session_broadcasts (school_id, session_id, seq, frame) VALUES ($1, $2, $3, '{}')`, f.school, f.session, seq); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := pool.Exec(ctx, `UPDATE sessions SET state = 'ended', ended_at = now() - interval '8 days' WHERE id = $1`, ended.session); err != nil {
+		t.Fatal(err)
+	}
+	n, err := postgres.NewSessionStore(pool).PurgeBroadcasts(ctx, time.Now().Add(-7*24*time.Hour))
+	if err != nil || n != 3 {
+		t.Fatalf("purged %d (%v), want 3", n, err)
+	}
+	var left int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM session_broadcasts WHERE session_id = $1`, live.session).Scan(&left); err != nil || left != 3 {
+		t.Fatalf("live session's broadcasts left: %d (%v), want 3", left, err)
+	}
+}

@@ -711,3 +711,26 @@ func (s *SessionStore) Seq(ctx context.Context, sessionID string) (int64, error)
 	err := s.pool.QueryRow(ctx, `SELECT seq FROM sessions WHERE id = $1`, sessionID).Scan(&seq)
 	return seq, mapError(err)
 }
+
+const purgeBroadcastsSQL = `
+DELETE FROM session_broadcasts WHERE (session_id, seq) IN (
+	SELECT b.session_id, b.seq FROM session_broadcasts b JOIN sessions s ON s.id = b.session_id
+	WHERE s.state = 'ended' AND s.ended_at < $1 LIMIT 5000)`
+
+// PurgeBroadcasts deletes the recorded broadcasts of sessions that ended
+// before the cutoff: they serve gap filling of live sessions only (a
+// socket of an ended session gets the snapshot). It deletes in batches and
+// returns how many it deleted.
+func (s *SessionStore) PurgeBroadcasts(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for {
+		tag, err := s.pool.Exec(ctx, purgeBroadcastsSQL, before)
+		if err != nil {
+			return total, mapError(err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < 5000 {
+			return total, nil
+		}
+	}
+}
