@@ -62,14 +62,7 @@ func command(t *testing.T, ctx context.Context, c *client.Client, sessionID stri
 }
 
 func TestResume(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cl := teststack.Start(t, 2, node.Options{HistoryLen: 3})
-	sc := teststack.NewSchool(t, ctx, cl.URL(0), 1, quickQuiz(3, 60))
-	sess, err := sc.Teacher.CreateSession(ctx, sc.Quiz.ID, sc.Classroom.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, cl, sc, sess := liveSession(t, 2, node.Options{HistoryLen: 3}, 1, quickQuiz(3, 60))
 	tok := sc.Students[0].Token
 	s := teststack.Dial(t, ctx, cl.URL(1), tok, sess.ID, client.DialOptions{})
 	if rec, _, seq := welcomeOf(t, next(t, ctx, s)); rec || seq != 0 {
@@ -114,14 +107,7 @@ func TestResume(t *testing.T) {
 // TestDeadlineClosesWithoutTheOpeningNode: the question opens on node A,
 // node A dies, and node B still closes it at its deadline.
 func TestDeadlineClosesWithoutTheOpeningNode(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cl := teststack.Start(t, 2, node.Options{})
-	sc := teststack.NewSchool(t, ctx, cl.URL(0), 1, quickQuiz(1, 5))
-	sess, err := sc.Teacher.CreateSession(ctx, sc.Quiz.ID, sc.Classroom.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, cl, sc, sess := liveSession(t, 2, node.Options{}, 1, quickQuiz(1, 5))
 	s := teststack.Dial(t, ctx, cl.URL(1), sc.Students[0].Token, sess.ID, client.DialOptions{})
 	next(t, ctx, s)
 	command(t, ctx, sc.Teacher, sess.ID, "start", "next")
@@ -145,14 +131,7 @@ func TestDeadlineClosesWithoutTheOpeningNode(t *testing.T) {
 }
 
 func TestAnswerRules(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cl := teststack.Start(t, 2, node.Options{})
-	sc := teststack.NewSchool(t, ctx, cl.URL(0), 2, quickQuiz(2, 60))
-	sess, err := sc.Teacher.CreateSession(ctx, sc.Quiz.ID, sc.Classroom.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, cl, sc, sess := liveSession(t, 2, node.Options{}, 2, quickQuiz(2, 60))
 	q0, q1 := sc.Quiz.Questions[0], sc.Quiz.Questions[1]
 	s := teststack.Dial(t, ctx, cl.URL(1), sc.Students[0].Token, sess.ID, client.DialOptions{})
 	next(t, ctx, s)
@@ -230,14 +209,7 @@ func TestAnswerRules(t *testing.T) {
 }
 
 func TestHandshakeRefusals(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cl := teststack.Start(t, 1, node.Options{})
-	sc := teststack.NewSchool(t, ctx, cl.URL(0), 1, quickQuiz(1, 60))
-	sess, err := sc.Teacher.CreateSession(ctx, sc.Quiz.ID, sc.Classroom.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, cl, sc, sess := liveSession(t, 1, node.Options{}, 1, quickQuiz(1, 60))
 	// A student of another classroom of the same school.
 	other, err := sc.Teacher.CreateClassroom(ctx, "Other")
 	if err != nil {
@@ -291,14 +263,7 @@ func TestHandshakeRefusals(t *testing.T) {
 }
 
 func TestKickRevokeAndAbuse(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cl := teststack.Start(t, 2, node.Options{Realtime: realtime.Config{RevocationCheck: 100 * time.Millisecond}})
-	sc := teststack.NewSchool(t, ctx, cl.URL(0), 7, quickQuiz(1, 60))
-	sess, err := sc.Teacher.CreateSession(ctx, sc.Quiz.ID, sc.Classroom.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, cl, sc, sess := liveSession(t, 2, node.Options{Realtime: realtime.Config{RevocationCheck: 100 * time.Millisecond}}, 7, quickQuiz(1, 60))
 	join := func(i int) *client.Socket {
 		s := teststack.Dial(t, ctx, cl.URL(i%2), sc.Students[i].Token, sess.ID, client.DialOptions{})
 		next(t, ctx, s)
@@ -399,14 +364,7 @@ func TestKickRevokeAndAbuse(t *testing.T) {
 // and closes them with 1001, and stops admitting new ones, so clients
 // reconnect to another node and resume.
 func TestDrainClosesWith1001(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cl := teststack.Start(t, 2, node.Options{})
-	sc := teststack.NewSchool(t, ctx, cl.URL(0), 1, quickQuiz(1, 60))
-	sess, err := sc.Teacher.CreateSession(ctx, sc.Quiz.ID, sc.Classroom.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, cl, sc, sess := liveSession(t, 2, node.Options{}, 1, quickQuiz(1, 60))
 	s := teststack.Dial(t, ctx, cl.URL(1), sc.Students[0].Token, sess.ID, client.DialOptions{})
 	next(t, ctx, s)
 	command(t, ctx, sc.Teacher, sess.ID, "start")
@@ -438,14 +396,7 @@ func TestDrainClosesWith1001(t *testing.T) {
 // TestEndWithAnOpenQuestion: ending closes the open question first, and
 // every participant still gets its result before the socket closes 1000.
 func TestEndWithAnOpenQuestion(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cl := teststack.Start(t, 2, node.Options{})
-	sc := teststack.NewSchool(t, ctx, cl.URL(0), 2, quickQuiz(2, 60))
-	sess, err := sc.Teacher.CreateSession(ctx, sc.Quiz.ID, sc.Classroom.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, cl, sc, sess := liveSession(t, 2, node.Options{}, 2, quickQuiz(2, 60))
 	var socks []*client.Socket
 	for i, st := range sc.Students {
 		s := teststack.Dial(t, ctx, cl.URL(i%2), st.Token, sess.ID, client.DialOptions{})
@@ -470,4 +421,19 @@ func TestEndWithAnOpenQuestion(t *testing.T) {
 			t.Fatalf("student %d closed with %v, want 1000", i, s.CloseStatus())
 		}
 	}
+}
+
+// liveSession starts nodes, a school of students with quiz q, and a
+// session in the lobby; the context ends with the test (or after a minute).
+func liveSession(t *testing.T, nodes int, opts node.Options, students int, q client.Quiz) (context.Context, *teststack.Cluster, teststack.School, client.Snapshot) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	t.Cleanup(cancel)
+	cl := teststack.Start(t, nodes, opts)
+	sc := teststack.NewSchool(t, ctx, cl.URL(0), students, q)
+	sess, err := sc.Teacher.CreateSession(ctx, sc.Quiz.ID, sc.Classroom.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, cl, sc, sess
 }
