@@ -95,7 +95,7 @@ func run(ctx context.Context, getenv config.Getenv, topo rabbitmq.Topology, log 
 	return serveErr
 }
 
-// probes serves /healthz, /readyz (PostgreSQL and RabbitMQ answer) and
+// probes serves /healthz, /readyz (PostgreSQL, RabbitMQ and Redis answer) and
 // /metrics.
 func probes(reg *prometheus.Registry, checker *health.Checker) http.Handler {
 	mux := http.NewServeMux()
