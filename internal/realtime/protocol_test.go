@@ -12,6 +12,8 @@ import (
 
 	"github.com/quizcast/quizcast/internal/client"
 	"github.com/quizcast/quizcast/internal/node"
+	"github.com/quizcast/quizcast/internal/postgres"
+	"github.com/quizcast/quizcast/internal/quiz"
 	"github.com/quizcast/quizcast/internal/realtime"
 	"github.com/quizcast/quizcast/internal/teststack"
 )
@@ -436,4 +438,25 @@ func liveSession(t *testing.T, nodes int, opts node.Options, students int, q cli
 		t.Fatal(err)
 	}
 	return ctx, cl, sc, sess
+}
+
+// TestCommittedButNeverPublished: a command whose publish never happens
+// (the publishing node died right after its commit, or Redis refused the
+// publish) still reaches every socket, through the hubs' resync with
+// PostgreSQL.
+func TestCommittedButNeverPublished(t *testing.T) {
+	ctx, cl, sc, sess := liveSession(t, 2, node.Options{ResyncInterval: 200 * time.Millisecond}, 1, quickQuiz(1, 60))
+	s := teststack.Dial(t, ctx, cl.URL(1), sc.Students[0].Token, sess.ID, client.DialOptions{})
+	next(t, ctx, s)
+	var school string
+	if err := cl.Pool.QueryRow(ctx, `SELECT school_id FROM sessions WHERE id = $1`, sess.ID).Scan(&school); err != nil {
+		t.Fatal(err)
+	}
+	// Commit through the store alone: nothing is published.
+	if _, err := postgres.NewSessionStore(cl.Pool).Start(ctx, school, sess.ID, sc.TeacherID, quiz.AppWhiteboard); err != nil {
+		t.Fatal(err)
+	}
+	if f := teststack.Expect(t, ctx, s, "session.started"); f.Seq != 1 {
+		t.Fatalf("seq %d, want 1", f.Seq)
+	}
 }
