@@ -16,8 +16,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/quizcast/quizcast/internal/auth"
-	"github.com/quizcast/quizcast/internal/background"
 	"github.com/quizcast/quizcast/internal/authoring"
+	"github.com/quizcast/quizcast/internal/background"
 	"github.com/quizcast/quizcast/internal/config"
 	"github.com/quizcast/quizcast/internal/health"
 	"github.com/quizcast/quizcast/internal/httpapi"
