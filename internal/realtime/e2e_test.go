@@ -70,7 +70,7 @@ func choose(i int, q client.Question) []int {
 // TestLiveQuizAcrossTwoNodes runs a 5-question quiz of all four kinds with
 // the teacher on node A and 30 students split over A and B.
 func TestLiveQuizAcrossTwoNodes(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	cl := teststack.Start(t, 2, node.Options{})
 	sc := teststack.NewSchool(t, ctx, cl.URL(0), 30, teststack.FiveQuestions())

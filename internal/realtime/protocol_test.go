@@ -429,7 +429,7 @@ func TestEndWithAnOpenQuestion(t *testing.T) {
 // session in the lobby; the context ends with the test (or after a minute).
 func liveSession(t *testing.T, nodes int, opts node.Options, students int, q client.Quiz) (context.Context, *teststack.Cluster, teststack.School, client.Snapshot) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	t.Cleanup(cancel)
 	cl := teststack.Start(t, nodes, opts)
 	sc := teststack.NewSchool(t, ctx, cl.URL(0), students, q)

@@ -33,7 +33,7 @@ type answerRow struct {
 // stored once and each report's figures against the answers recomputed
 // here.
 func TestReportsOfALiveSession(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	rabbitURL := testenv.RabbitMQURL(t)
 	topo := rabbitmqtest.Topology(t, rabbitURL)
@@ -116,7 +116,7 @@ func TestReportsOfALiveSession(t *testing.T) {
 	t.Run("every event stored once", func(t *testing.T) {
 		want := map[string]int{"session_created": 1, "session_started": 1, "question_displayed": 5,
 			"question_closed": 5, "answer_submitted": len(rows), "session_ended": 1, "student_joined": 8}
-		testenv.Eventually(t, time.Minute, "the session's events in the events table", func() bool {
+		testenv.Eventually(t, 3*time.Minute, "the session's events in the events table", func() bool {
 			got := map[string]int{}
 			rs, err := cl.Pool.Query(ctx, `SELECT name, count(*), count(DISTINCT event_id) FROM events WHERE session_id = $1 GROUP BY name`, sess.ID)
 			if err != nil {
@@ -155,7 +155,7 @@ func TestReportsOfALiveSession(t *testing.T) {
 		}
 	}
 	// The views are refreshed after the session's end.
-	testenv.Eventually(t, time.Minute, "as_of past the end of the session", func() bool {
+	testenv.Eventually(t, 3*time.Minute, "as_of past the end of the session", func() bool {
 		var rep struct {
 			AsOf time.Time `json:"as_of"`
 		}
