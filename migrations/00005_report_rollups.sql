@@ -93,9 +93,15 @@ CREATE TABLE report_question_stats_history (
 CREATE INDEX report_question_stats_history_quiz_idx ON report_question_stats_history (school_id, quiz_id, started_at);
 
 -- The functions hold the SQL of 00003's views, unchanged in what it
--- computes, restricted to the started sessions among session_ids. Answers
--- are read by session through the unique (session_id, question_id,
--- student_id, session_created_at) index, one partition per session.
+-- computes, restricted to the started sessions among session_ids. The query
+-- is run by EXECUTE so that it is planned at each call with the actual ids:
+-- a handful (the recent view, a roll-up batch) reads answers by session
+-- through the unique (session_id, question_id, student_id,
+-- session_created_at) index, one partition per session; every session (the
+-- views right after this migration, bulk-loaded data not rolled up yet)
+-- gets hash joins over whole partitions, as 00003's views did. A plan made
+-- once for any array (a plain SQL function) guesses ~10 sessions and is
+-- quadratic over thousands.
 
 -- One row per (session, student who answered at least once).
 --   answers_all: every answer, polls included (participation);
@@ -104,35 +110,39 @@ CREATE INDEX report_question_stats_history_quiz_idx ON report_question_stats_his
 --   rank: within the session by score, ties share a rank (1, 2, 2, 4).
 -- +goose StatementBegin
 CREATE FUNCTION report_student_session_rows(session_ids uuid[])
-RETURNS SETOF report_student_sessions_history LANGUAGE sql STABLE AS $$
-WITH s AS (
-    SELECT id, school_id, classroom_id, quiz_id, quiz_version, teacher_id, started_at, created_at
-    FROM sessions
-    WHERE id = ANY (session_ids) AND started_at IS NOT NULL
-), asked AS (
-    SELECT sq.session_id, count(*)::integer AS asked
-    FROM s JOIN session_questions sq ON sq.session_id = s.id
-    GROUP BY sq.session_id
-), per AS (
-    SELECT a.session_id, a.student_id,
-           count(*)::integer                                                  AS answers_all,
-           count(*) FILTER (WHERE a.correct IS NOT NULL)::integer             AS answered,
-           count(*) FILTER (WHERE a.correct)::integer                         AS correct,
-           coalesce(sum(a.points) FILTER (WHERE a.correct IS NOT NULL), 0)::bigint        AS score,
-           coalesce(sum(a.response_ms) FILTER (WHERE a.correct IS NOT NULL), 0)::bigint   AS response_ms_sum,
-           sum(a.response_ms)::bigint                                         AS response_ms_all_sum
-    FROM s JOIN answers a ON a.session_id = s.id AND a.session_created_at = s.created_at
-    GROUP BY a.session_id, a.student_id
-)
-SELECT s.school_id, s.id AS session_id, p.student_id,
-       s.classroom_id, s.quiz_id, s.quiz_version, s.teacher_id, s.started_at,
-       p.answers_all, p.answered, p.correct, p.score, p.response_ms_sum, p.response_ms_all_sum,
-       p.answers_all >= coalesce(q.asked, 0) AS completed,
-       rank() OVER (PARTITION BY s.id ORDER BY p.score DESC)::integer AS rank
-FROM per p
-JOIN s ON s.id = p.session_id
-LEFT JOIN asked q ON q.session_id = p.session_id
-$$;
+RETURNS SETOF report_student_sessions_history LANGUAGE plpgsql STABLE AS $fn$
+BEGIN
+    RETURN QUERY EXECUTE $q$
+    WITH s AS (
+        SELECT id, school_id, classroom_id, quiz_id, quiz_version, teacher_id, started_at, created_at
+        FROM sessions
+        WHERE id = ANY ($1) AND started_at IS NOT NULL
+    ), asked AS (
+        SELECT sq.session_id, count(*)::integer AS asked
+        FROM s JOIN session_questions sq ON sq.session_id = s.id
+        GROUP BY sq.session_id
+    ), per AS (
+        SELECT a.session_id, a.student_id,
+               count(*)::integer                                                  AS answers_all,
+               count(*) FILTER (WHERE a.correct IS NOT NULL)::integer             AS answered,
+               count(*) FILTER (WHERE a.correct)::integer                         AS correct,
+               coalesce(sum(a.points) FILTER (WHERE a.correct IS NOT NULL), 0)::bigint        AS score,
+               coalesce(sum(a.response_ms) FILTER (WHERE a.correct IS NOT NULL), 0)::bigint   AS response_ms_sum,
+               sum(a.response_ms)::bigint                                         AS response_ms_all_sum
+        FROM s JOIN answers a ON a.session_id = s.id AND a.session_created_at = s.created_at
+        GROUP BY a.session_id, a.student_id
+    )
+    SELECT s.school_id, s.id AS session_id, p.student_id,
+           s.classroom_id, s.quiz_id, s.quiz_version, s.teacher_id, s.started_at,
+           p.answers_all, p.answered, p.correct, p.score, p.response_ms_sum, p.response_ms_all_sum,
+           p.answers_all >= coalesce(q.asked, 0) AS completed,
+           rank() OVER (PARTITION BY s.id ORDER BY p.score DESC)::integer AS rank
+    FROM per p
+    JOIN s ON s.id = p.session_id
+    LEFT JOIN asked q ON q.session_id = p.session_id
+    $q$ USING session_ids;
+END
+$fn$;
 -- +goose StatementEnd
 
 -- One row per started session: the classroom engagement per session.
@@ -141,40 +151,44 @@ $$;
 --   question; answers_all/response_ms_sum: every answer, polls included.
 -- +goose StatementBegin
 CREATE FUNCTION report_classroom_session_rows(session_ids uuid[])
-RETURNS SETOF report_classroom_sessions_history LANGUAGE sql STABLE AS $$
-WITH s AS (
-    SELECT id, school_id, classroom_id, quiz_id, quiz_version, teacher_id, started_at, ended_at, created_at
-    FROM sessions
-    WHERE id = ANY (session_ids) AND started_at IS NOT NULL
-), asked AS (
-    SELECT sq.session_id, count(*)::integer AS asked
-    FROM s JOIN session_questions sq ON sq.session_id = s.id
-    GROUP BY sq.session_id
-), per_student AS (
-    SELECT a.session_id, a.student_id, count(*) AS n, sum(a.response_ms) AS ms
-    FROM s JOIN answers a ON a.session_id = s.id AND a.session_created_at = s.created_at
-    GROUP BY a.session_id, a.student_id
-), per AS (
-    SELECT ps.session_id,
-           count(*)::integer                                              AS participants,
-           count(*) FILTER (WHERE ps.n >= coalesce(q.asked, 0))::integer  AS completers,
-           sum(ps.n)::bigint                                              AS answers_all,
-           sum(ps.ms)::bigint                                             AS response_ms_sum
-    FROM per_student ps
-    LEFT JOIN asked q ON q.session_id = ps.session_id
-    GROUP BY ps.session_id
-)
-SELECT s.school_id, s.id AS session_id,
-       s.classroom_id, s.quiz_id, s.quiz_version, s.teacher_id, s.started_at, s.ended_at,
-       coalesce(q.asked, 0)            AS asked,
-       coalesce(p.participants, 0)     AS participants,
-       coalesce(p.completers, 0)       AS completers,
-       coalesce(p.answers_all, 0)      AS answers_all,
-       coalesce(p.response_ms_sum, 0)  AS response_ms_sum
-FROM s
-LEFT JOIN per p ON p.session_id = s.id
-LEFT JOIN asked q ON q.session_id = s.id
-$$;
+RETURNS SETOF report_classroom_sessions_history LANGUAGE plpgsql STABLE AS $fn$
+BEGIN
+    RETURN QUERY EXECUTE $q$
+    WITH s AS (
+        SELECT id, school_id, classroom_id, quiz_id, quiz_version, teacher_id, started_at, ended_at, created_at
+        FROM sessions
+        WHERE id = ANY ($1) AND started_at IS NOT NULL
+    ), asked AS (
+        SELECT sq.session_id, count(*)::integer AS asked
+        FROM s JOIN session_questions sq ON sq.session_id = s.id
+        GROUP BY sq.session_id
+    ), per_student AS (
+        SELECT a.session_id, a.student_id, count(*) AS n, sum(a.response_ms) AS ms
+        FROM s JOIN answers a ON a.session_id = s.id AND a.session_created_at = s.created_at
+        GROUP BY a.session_id, a.student_id
+    ), per AS (
+        SELECT ps.session_id,
+               count(*)::integer                                              AS participants,
+               count(*) FILTER (WHERE ps.n >= coalesce(q.asked, 0))::integer  AS completers,
+               sum(ps.n)::bigint                                              AS answers_all,
+               sum(ps.ms)::bigint                                             AS response_ms_sum
+        FROM per_student ps
+        LEFT JOIN asked q ON q.session_id = ps.session_id
+        GROUP BY ps.session_id
+    )
+    SELECT s.school_id, s.id AS session_id,
+           s.classroom_id, s.quiz_id, s.quiz_version, s.teacher_id, s.started_at, s.ended_at,
+           coalesce(q.asked, 0)            AS asked,
+           coalesce(p.participants, 0)     AS participants,
+           coalesce(p.completers, 0)       AS completers,
+           coalesce(p.answers_all, 0)      AS answers_all,
+           coalesce(p.response_ms_sum, 0)  AS response_ms_sum
+    FROM s
+    LEFT JOIN per p ON p.session_id = s.id
+    LEFT JOIN asked q ON q.session_id = s.id
+    $q$ USING session_ids;
+END
+$fn$;
 -- +goose StatementEnd
 
 -- One row per (session, opened question): the item statistics as
@@ -190,63 +204,67 @@ $$;
 --   wrong_picks: {option_id: times picked in a wrong answer}.
 -- +goose StatementBegin
 CREATE FUNCTION report_question_stat_rows(session_ids uuid[])
-RETURNS SETOF report_question_stats_history LANGUAGE sql STABLE AS $$
-WITH s AS (
-    SELECT id, school_id, classroom_id, quiz_id, quiz_version, teacher_id, started_at, created_at
-    FROM sessions
-    WHERE id = ANY (session_ids) AND started_at IS NOT NULL
-), a AS (
-    SELECT a.session_id, a.question_id, a.student_id, a.choices, a.correct, a.points, a.response_ms
-    FROM s JOIN answers a ON a.session_id = s.id AND a.session_created_at = s.created_at
-), scores AS (
-    SELECT session_id, student_id, sum(points)::bigint AS score
-    FROM a
-    GROUP BY session_id, student_id
-), att AS (
-    SELECT a.session_id, a.question_id,
-           count(*)::integer                                          AS attempts,
-           count(*) FILTER (WHERE a.correct IS NOT NULL)::integer     AS scored,
-           count(*) FILTER (WHERE a.correct)::integer                 AS correct,
-           sum(a.response_ms)::bigint                                 AS response_ms_sum,
-           coalesce(sum(sc.score - a.points) FILTER (WHERE a.correct IS NOT NULL), 0)::numeric AS rest_sum,
-           coalesce(sum((sc.score - a.points)::numeric * (sc.score - a.points))
-                    FILTER (WHERE a.correct IS NOT NULL), 0)                          AS rest_sq_sum,
-           coalesce(sum(sc.score - a.points) FILTER (WHERE a.correct), 0)::numeric     AS rest_correct_sum
-    FROM a
-    JOIN scores sc ON sc.session_id = a.session_id AND sc.student_id = a.student_id
-    GROUP BY a.session_id, a.question_id
-), picks AS (
-    SELECT a.session_id, a.question_id, c.option_id,
-           count(*)                                      AS picks,
-           count(*) FILTER (WHERE a.correct = false)     AS wrong_picks
-    FROM a
-    CROSS JOIN LATERAL unnest(a.choices) AS c(option_id)
-    GROUP BY a.session_id, a.question_id, c.option_id
-), dist AS (
-    SELECT session_id, question_id,
-           jsonb_object_agg(option_id, picks) AS distribution,
-           coalesce(jsonb_object_agg(option_id, wrong_picks) FILTER (WHERE wrong_picks > 0), '{}') AS wrong_picks
-    FROM picks
-    GROUP BY session_id, question_id
-)
-SELECT s.school_id, sq.session_id, sq.question_id,
-       s.classroom_id, s.quiz_id, s.quiz_version, s.teacher_id, s.started_at,
-       sq.idx, q.kind,
-       coalesce(t.attempts, 0)           AS attempts,
-       coalesce(t.scored, 0)             AS scored,
-       coalesce(t.correct, 0)            AS correct,
-       coalesce(t.response_ms_sum, 0)    AS response_ms_sum,
-       coalesce(t.rest_sum, 0)           AS rest_sum,
-       coalesce(t.rest_sq_sum, 0)        AS rest_sq_sum,
-       coalesce(t.rest_correct_sum, 0)   AS rest_correct_sum,
-       coalesce(d.distribution, '{}')    AS distribution,
-       coalesce(d.wrong_picks, '{}')     AS wrong_picks
-FROM s
-JOIN session_questions sq ON sq.session_id = s.id
-JOIN questions q ON q.id = sq.question_id
-LEFT JOIN att t ON t.session_id = sq.session_id AND t.question_id = sq.question_id
-LEFT JOIN dist d ON d.session_id = sq.session_id AND d.question_id = sq.question_id
-$$;
+RETURNS SETOF report_question_stats_history LANGUAGE plpgsql STABLE AS $fn$
+BEGIN
+    RETURN QUERY EXECUTE $q$
+    WITH s AS (
+        SELECT id, school_id, classroom_id, quiz_id, quiz_version, teacher_id, started_at, created_at
+        FROM sessions
+        WHERE id = ANY ($1) AND started_at IS NOT NULL
+    ), a AS (
+        SELECT a.session_id, a.question_id, a.student_id, a.choices, a.correct, a.points, a.response_ms
+        FROM s JOIN answers a ON a.session_id = s.id AND a.session_created_at = s.created_at
+    ), scores AS (
+        SELECT session_id, student_id, sum(points)::bigint AS score
+        FROM a
+        GROUP BY session_id, student_id
+    ), att AS (
+        SELECT a.session_id, a.question_id,
+               count(*)::integer                                          AS attempts,
+               count(*) FILTER (WHERE a.correct IS NOT NULL)::integer     AS scored,
+               count(*) FILTER (WHERE a.correct)::integer                 AS correct,
+               sum(a.response_ms)::bigint                                 AS response_ms_sum,
+               coalesce(sum(sc.score - a.points) FILTER (WHERE a.correct IS NOT NULL), 0)::numeric AS rest_sum,
+               coalesce(sum((sc.score - a.points)::numeric * (sc.score - a.points))
+                        FILTER (WHERE a.correct IS NOT NULL), 0)                          AS rest_sq_sum,
+               coalesce(sum(sc.score - a.points) FILTER (WHERE a.correct), 0)::numeric     AS rest_correct_sum
+        FROM a
+        JOIN scores sc ON sc.session_id = a.session_id AND sc.student_id = a.student_id
+        GROUP BY a.session_id, a.question_id
+    ), picks AS (
+        SELECT a.session_id, a.question_id, c.option_id,
+               count(*)                                      AS picks,
+               count(*) FILTER (WHERE a.correct = false)     AS wrong_picks
+        FROM a
+        CROSS JOIN LATERAL unnest(a.choices) AS c(option_id)
+        GROUP BY a.session_id, a.question_id, c.option_id
+    ), dist AS (
+        SELECT session_id, question_id,
+               jsonb_object_agg(option_id, picks) AS distribution,
+               coalesce(jsonb_object_agg(option_id, wrong_picks) FILTER (WHERE wrong_picks > 0), '{}') AS wrong_picks
+        FROM picks
+        GROUP BY session_id, question_id
+    )
+    SELECT s.school_id, sq.session_id, sq.question_id,
+           s.classroom_id, s.quiz_id, s.quiz_version, s.teacher_id, s.started_at,
+           sq.idx, q.kind,
+           coalesce(t.attempts, 0)           AS attempts,
+           coalesce(t.scored, 0)             AS scored,
+           coalesce(t.correct, 0)            AS correct,
+           coalesce(t.response_ms_sum, 0)    AS response_ms_sum,
+           coalesce(t.rest_sum, 0)           AS rest_sum,
+           coalesce(t.rest_sq_sum, 0)        AS rest_sq_sum,
+           coalesce(t.rest_correct_sum, 0)   AS rest_correct_sum,
+           coalesce(d.distribution, '{}')    AS distribution,
+           coalesce(d.wrong_picks, '{}')     AS wrong_picks
+    FROM s
+    JOIN session_questions sq ON sq.session_id = s.id
+    JOIN questions q ON q.id = sq.question_id
+    LEFT JOIN att t ON t.session_id = sq.session_id AND t.question_id = sq.question_id
+    LEFT JOIN dist d ON d.session_id = sq.session_id AND d.question_id = sq.question_id
+    $q$ USING session_ids;
+END
+$fn$;
 -- +goose StatementEnd
 
 -- The views, now over the sessions not rolled up only (sessions_unrolled_idx):
