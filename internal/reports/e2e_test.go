@@ -10,9 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/quizcast/quizcast/internal/client"
 	"github.com/quizcast/quizcast/internal/node"
 	"github.com/quizcast/quizcast/internal/rabbitmq/rabbitmqtest"
+	"github.com/quizcast/quizcast/internal/reports"
 	"github.com/quizcast/quizcast/internal/testenv"
 	"github.com/quizcast/quizcast/internal/teststack"
 )
@@ -283,6 +286,76 @@ func TestReportsOfALiveSession(t *testing.T) {
 		for _, st := range rep.Questions {
 			checkStat(t, st.QuestionID, questions[st.QuestionID], rows, stat2{st.Attempts, st.PCorrect, st.Discrimination, st.AvgResponseMS, st.Distribution, st.TopWrongOptionID})
 		}
+	})
+	t.Run("rolled up, every report is unchanged", func(t *testing.T) {
+		// Each stage asks with its own (equivalent) from, so no answer comes
+		// from the cache of an earlier stage.
+		stage := 0
+		reportsNow := func() map[string]string {
+			stage++
+			from := "?from=" + time.Date(2000, 1, 1, 0, 0, stage, 0, time.UTC).Format(time.RFC3339)
+			paths := []string{"/api/v1/reports/sessions/" + sess.ID, "/api/v1/reports/classrooms/" + sc.Classroom.ID + "/engagement",
+				"/api/v1/reports/quizzes/" + sc.Quiz.ID + "/effectiveness"}
+			for _, st := range sc.Students {
+				paths = append(paths, "/api/v1/reports/students/"+st.ID+"/performance")
+			}
+			out := map[string]string{}
+			for _, p := range paths {
+				var m map[string]any
+				get(t, p+from, &m)
+				delete(m, "as_of")
+				raw, _ := json.Marshal(m)
+				out[p] = string(raw)
+			}
+			return out
+		}
+		same := func(what string, want map[string]string) {
+			t.Helper()
+			got := reportsNow()
+			for p, v := range want {
+				if got[p] != v {
+					t.Fatalf("%s: %s changed:\nbefore %s\nafter  %s", what, p, v, got[p])
+				}
+			}
+		}
+		historyRows := func() (n int) {
+			if err := cl.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM report_student_sessions_history WHERE session_id = $1)
+				+ (SELECT count(*) FROM report_classroom_sessions_history WHERE session_id = $1)
+				+ (SELECT count(*) FROM report_question_stats_history WHERE session_id = $1)`, sess.ID).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		want := reportsNow()
+		// The worker rolls the session up a minute after its end; do it now
+		// (whichever comes first does it, the other finds nothing).
+		if _, err := reports.RollUpEnded(ctx, cl.Pool, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		rows := historyRows()
+		if rows != 8+1+5 { // a row per student who answered, per session, per question
+			t.Fatalf("%d history rows of the session, want 14", rows)
+		}
+		same("rolled up, views not refreshed yet", want)
+		refresher := reports.NewRefresher(cl.Pool, nil, prometheus.NewRegistry(), teststack.Logger(), reports.RefresherConfig{})
+		for _, v := range reports.Views() {
+			if err := refresher.Refresh(ctx, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var inViews int
+		if err := cl.Pool.QueryRow(ctx, `SELECT count(*) FROM report_classroom_sessions WHERE session_id = $1`, sess.ID).Scan(&inViews); err != nil || inViews != 0 {
+			t.Fatalf("the rolled-up session is still in the views (%d rows, %v)", inViews, err)
+		}
+		same("rolled up, views refreshed", want)
+		// Rolled up twice: counted once.
+		if n, err := reports.Reconcile(ctx, cl.Pool, endedAt.Add(-time.Second), time.Now()); err != nil || n != 1 {
+			t.Fatalf("reconciled %d sessions (%v), want 1", n, err)
+		}
+		if got := historyRows(); got != rows {
+			t.Fatalf("%d history rows after rolling up twice, want %d", got, rows)
+		}
+		same("rolled up twice", want)
 	})
 	t.Run("a student sees only their own performance", func(t *testing.T) {
 		me := client.New(cl.URL(1)).With(sc.Students[0].Token)

@@ -17,9 +17,12 @@ import (
 )
 
 // TestMeasureRefresh measures, for each size in QUIZCAST_MEASURE_ANSWERS
-// (comma separated, e.g. 100000,1000000), the time (QUIZCAST_MEASURE_RUNS
-// times each, default 3) of REFRESH MATERIALIZED
-// VIEW CONCURRENTLY of each view and the latency of each report (uncached).
+// (comma separated, e.g. 100000,1000000): the time of a full refresh of
+// each view (every session in the view), of the one-shot roll-up of every
+// session but the most recent QUIZCAST_MEASURE_RECENT (default 50), then
+// the time (QUIZCAST_MEASURE_RUNS times each, default 3) of REFRESH
+// MATERIALIZED VIEW CONCURRENTLY of each view over the recent sessions, and
+// the latency of each report (uncached) over history ∪ recent.
 // It prints figures and asserts nothing about time; docs/reports.md holds
 // the results. Skipped unless the variable is set.
 func TestMeasureRefresh(t *testing.T) {
@@ -48,7 +51,36 @@ func measure(t *testing.T, n int) {
 	t.Logf("answers with indexes: %s", answersSize)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	r := NewRefresher(pool, nil, prometheus.NewRegistry(), log, RefresherConfig{})
-	refreshAll(t, r) // the first fill: the later ones compare with it
+	// The first fill, over every session: what a refresh cost before the
+	// roll-up (00003's full views).
+	for _, view := range Views() {
+		start := time.Now()
+		if err := r.Refresh(ctx, view); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("MEASURE answers=%d view=%s full_refresh=%s", v.answers, view, time.Since(start).Round(time.Millisecond))
+	}
+	// Every session rolled up but the most recent ones (QUIZCAST_MEASURE_RECENT,
+	// default 50 ≈ 10k answers: the sessions running or just ended).
+	recent := 50
+	if s := os.Getenv("QUIZCAST_MEASURE_RECENT"); s != "" {
+		recent, _ = strconv.Atoi(s)
+	}
+	var cutoff time.Time
+	if err := pool.QueryRow(ctx, `SELECT ended_at + interval '1 microsecond' FROM sessions ORDER BY ended_at DESC OFFSET $1 LIMIT 1`, recent).Scan(&cutoff); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	rolled, err := RollUpEnded(ctx, pool, cutoff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	t.Logf("MEASURE answers=%d rollup sessions=%d total=%s per_session=%s", v.answers, rolled, took.Round(time.Millisecond), (took / time.Duration(max(rolled, 1))).Round(time.Microsecond))
+	var recentAnswers int64
+	_ = pool.QueryRow(ctx, `SELECT coalesce(sum(answers_all), 0) FROM report_classroom_session_rows(ARRAY(SELECT id FROM sessions WHERE rolled_up_at IS NULL))`).Scan(&recentAnswers)
+	t.Logf("MEASURE answers=%d recent_sessions=%d recent_answers=%d", v.answers, recent, recentAnswers)
+	refreshAll(t, r) // the views drop the rolled-up sessions
 	if _, err := pool.Exec(ctx, `ANALYZE`); err != nil {
 		t.Fatal(err)
 	}

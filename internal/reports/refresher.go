@@ -134,6 +134,21 @@ func (r *Refresher) Stored(names []quiz.EventName) {
 	}
 }
 
+// MarkAll marks every view for refresh and wakes Run; the Rollup calls it
+// after moving sessions into history, so the views drop them. It never
+// blocks.
+func (r *Refresher) MarkAll() {
+	r.mu.Lock()
+	for _, v := range Views() {
+		r.dirty[v] = true
+	}
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
 // Run refreshes views until ctx ends. At start every view is refreshed once:
 // events stored before a restart may not have been refreshed yet.
 func (r *Refresher) Run(ctx context.Context) error {

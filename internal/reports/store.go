@@ -14,11 +14,38 @@ import (
 	"github.com/quizcast/quizcast/internal/quiz"
 )
 
-// The materialized views of migrations/00003_report_views.sql.
+// The materialized views of migrations/00003_report_views.sql, restricted
+// to the sessions not rolled up yet by 00005_report_rollups.sql.
 const (
 	ViewStudentSessions   = "report_student_sessions"
 	ViewClassroomSessions = "report_classroom_sessions"
 	ViewQuestionStats     = "report_question_stats"
+)
+
+// What the report queries read instead of a view: its history table (the
+// sessions rolled up) and the view's rows of the sessions not in history.
+// A session is in history exactly when its report_classroom_sessions_history
+// row exists (the roll-up writes all its rows in one transaction, and every
+// started session has that row), so within a report's snapshot each session
+// is counted once, whether or not the view was refreshed since its roll-up.
+// The filters of the queries are pushed into both branches, each read by
+// its own (school_id, ...) index.
+const (
+	notInHistory = `
+        NOT EXISTS (SELECT 1 FROM report_classroom_sessions_history h
+                    WHERE h.school_id = v.school_id AND h.session_id = v.session_id)`
+	studentSessionsFrom = `(
+    SELECT * FROM report_student_sessions_history
+    UNION ALL
+    SELECT v.* FROM report_student_sessions v WHERE` + notInHistory + `)`
+	classroomSessionsFrom = `(
+    SELECT * FROM report_classroom_sessions_history
+    UNION ALL
+    SELECT v.* FROM report_classroom_sessions v WHERE` + notInHistory + `)`
+	questionStatsFrom = `(
+    SELECT * FROM report_question_stats_history
+    UNION ALL
+    SELECT v.* FROM report_question_stats v WHERE` + notInHistory + `)`
 )
 
 // Store runs the report queries. Each public method reads in one
@@ -228,17 +255,17 @@ WHERE r.school_id = $1 AND r.student_id = $2 AND r.started_at >= $3 AND r.starte
 const perfTotalsSQL = `
 SELECT coalesce(sum(r.answered), 0), coalesce(sum(r.correct), 0), coalesce(sum(r.score), 0),
        coalesce(sum(r.response_ms_sum), 0)
-FROM report_student_sessions r` + perfWhere
+FROM ` + studentSessionsFrom + ` r` + perfWhere
 
 const perfByDaySQL = `
 SELECT to_char((r.started_at AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD') AS day, sum(r.answered), sum(r.correct)
-FROM report_student_sessions r` + perfWhere + `
+FROM ` + studentSessionsFrom + ` r` + perfWhere + `
 GROUP BY day
 ORDER BY day`
 
 const perfSessionsSQL = `
 SELECT r.session_id, v.title, r.started_at, r.answered, r.correct, r.score, r.rank
-FROM report_student_sessions r
+FROM ` + studentSessionsFrom + ` r
 JOIN quiz_versions v ON v.quiz_id = r.quiz_id AND v.version = r.quiz_version` + perfWhere + `
   AND (r.started_at, r.session_id) < ($6, $7::uuid)
 ORDER BY r.started_at DESC, r.session_id DESC
@@ -348,15 +375,15 @@ SELECT count(DISTINCT r.student_id),
            SELECT 1 FROM enrolments e WHERE e.classroom_id = $2 AND e.student_id = r.student_id)),
        count(*) FILTER (WHERE r.completed),
        count(*)
-FROM report_student_sessions r
+FROM ` + studentSessionsFrom + ` r
 WHERE r.school_id = $1 AND r.classroom_id = $2 AND r.started_at >= $3 AND r.started_at < $4`
 
 const engagementSessionsSQL = `
 SELECT c.session_id, v.title, c.started_at, c.participants, c.completers, c.answers_all, c.response_ms_sum,
-       (SELECT count(*) FROM report_student_sessions r
+       (SELECT count(*) FROM ` + studentSessionsFrom + ` r
         WHERE r.school_id = c.school_id AND r.session_id = c.session_id
           AND NOT EXISTS (SELECT 1 FROM enrolments e WHERE e.classroom_id = c.classroom_id AND e.student_id = r.student_id))
-FROM report_classroom_sessions c
+FROM ` + classroomSessionsFrom + ` c
 JOIN quiz_versions v ON v.quiz_id = c.quiz_id AND v.version = c.quiz_version
 WHERE c.school_id = $1 AND c.classroom_id = $2 AND c.started_at >= $3 AND c.started_at < $4
   AND (c.started_at, c.session_id) < ($5, $6::uuid)
@@ -412,7 +439,7 @@ func (s *Store) engagementSessions(ctx context.Context, tx pgx.Tx, sc Scope, q Q
 // ---- Item statistics (effectiveness and the session report) ----
 
 // questionStatsHead + filter column + questionStatsTail sums the per-session sufficient statistics of the
-// questions selected by a filter over report_question_stats (r) and
+// questions selected by a filter over the item statistics (r) and
 // computes, per question:
 //   - p_correct = correct ÷ scored attempts (null for polls);
 //   - discrimination: the point-biserial correlation, i.e. Pearson's r
@@ -430,7 +457,7 @@ const questionStatsHead = `
 WITH r AS (
     SELECT r.question_id, r.attempts, r.scored, r.correct, r.response_ms_sum,
            r.rest_sum, r.rest_sq_sum, r.rest_correct_sum, r.distribution, r.wrong_picks
-    FROM report_question_stats r
+    FROM ` + questionStatsFrom + ` r
     WHERE r.school_id = $1 AND `
 
 const questionStatsTail = ` = $2 AND r.started_at >= $3 AND r.started_at < $4
@@ -502,7 +529,7 @@ func (s *Store) questionStats(ctx context.Context, tx pgx.Tx, sql string, sc Sco
 }
 
 const quizSessionsSQL = `
-SELECT count(*) FROM report_classroom_sessions
+SELECT count(*) FROM ` + classroomSessionsFrom + ` c
 WHERE school_id = $1 AND quiz_id = $2 AND started_at >= $3 AND started_at < $4`
 
 // Effectiveness is the content effectiveness report of quiz sc.SubjectID:
@@ -528,12 +555,12 @@ func (s *Store) Effectiveness(ctx context.Context, sc Scope, qz QuizRef, q Query
 // ---- Session report ----
 
 const sessionParticipantsSQL = `
-SELECT coalesce(max(participants), 0) FROM report_classroom_sessions
+SELECT coalesce(max(participants), 0) FROM ` + classroomSessionsFrom + ` c
 WHERE school_id = $1 AND session_id = $2 AND started_at >= $3 AND started_at < $4`
 
 const leaderboardSQL = `
 SELECT r.student_id, u.name, r.score, r.rank
-FROM report_student_sessions r
+FROM ` + studentSessionsFrom + ` r
 JOIN users u ON u.id = r.student_id
 WHERE r.school_id = $1 AND r.session_id = $2 AND r.started_at >= $3 AND r.started_at < $4
 ORDER BY r.rank, u.name, r.student_id`

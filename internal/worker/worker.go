@@ -1,6 +1,7 @@
 // Package worker builds the event worker: the RabbitMQ consumer that
-// stores each event once in the events table, and the refresher of the
-// reports' materialized views that it wakes. cmd/eventworker runs it; the
+// stores each event once in the events table, the refresher of the
+// reports' materialized views that it wakes, and the roll-up that moves
+// ended sessions' report rows into history. cmd/eventworker runs it; the
 // integration tests run the same graph.
 package worker
 
@@ -15,14 +16,17 @@ import (
 
 	"github.com/quizcast/quizcast/internal/config"
 	"github.com/quizcast/quizcast/internal/postgres"
+	"github.com/quizcast/quizcast/internal/quiz"
 	"github.com/quizcast/quizcast/internal/rabbitmq"
 	"github.com/quizcast/quizcast/internal/reports"
 )
 
-// Worker consumes events and keeps the report views fresh.
+// Worker consumes events, keeps the report views fresh and rolls ended
+// sessions up into the report history.
 type Worker struct {
 	consumer  *rabbitmq.Consumer
 	refresher *reports.Refresher
+	rollup    *reports.Rollup
 	log       *slog.Logger
 }
 
@@ -30,6 +34,9 @@ type Worker struct {
 func New(cfg config.Worker, topo rabbitmq.Topology, pool *pgxpool.Pool, rdb *redis.Client, reg prometheus.Registerer, log *slog.Logger) *Worker {
 	cache := reports.NewCache(rdb, 0, reg)
 	refresher := reports.NewRefresher(pool, cache, reg, log, reports.RefresherConfig{Interval: cfg.RefreshInterval})
+	// Defaults: a session is rolled up a minute after its end, a sweep
+	// every minute, a reconciliation every day (docs/reports.md).
+	rollup := reports.NewRollup(pool, refresher, reg, log, reports.RollupConfig{})
 	consumer := rabbitmq.NewConsumer(cfg.RabbitMQURL, topo, postgres.NewEventStore(pool), rabbitmq.ConsumerOptions{
 		Name:      "quizcast-eventworker",
 		Prefetch:  cfg.Prefetch,
@@ -37,13 +44,22 @@ func New(cfg config.Worker, topo rabbitmq.Topology, pool *pgxpool.Pool, rdb *red
 		Linger:    cfg.BatchLinger,
 		Metrics:   rabbitmq.NewConsumerMetrics(reg),
 		Log:       log,
-		Notifier:  refresher,
+		Notifier:  notifiers{refresher, rollup},
 	})
-	return &Worker{consumer: consumer, refresher: refresher, log: log}
+	return &Worker{consumer: consumer, refresher: refresher, rollup: rollup, log: log}
+}
+
+// notifiers tells each of its members which events were stored.
+type notifiers []rabbitmq.StoredNotifier
+
+func (ns notifiers) Stored(names []quiz.EventName) {
+	for _, n := range ns {
+		n.Stored(names)
+	}
 }
 
 // Run consumes until consuming ends (storing and acknowledging the batch in
-// hand), and refreshes views until refreshing ends.
+// hand), and refreshes views and rolls sessions up until refreshing ends.
 func (w *Worker) Run(consuming, refreshing context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -54,6 +70,11 @@ func (w *Worker) Run(consuming, refreshing context.Context) {
 	wg.Go(func() {
 		if err := w.refresher.Run(refreshing); err != nil && refreshing.Err() == nil {
 			w.log.Error("refresher stopped", "err", err)
+		}
+	})
+	wg.Go(func() {
+		if err := w.rollup.Run(refreshing); err != nil && refreshing.Err() == nil {
+			w.log.Error("report roll-up stopped", "err", err)
 		}
 	})
 	wg.Wait()
