@@ -69,7 +69,7 @@ func migrate(ctx context.Context, getenv config.Getenv) error {
 }
 
 func serve(ctx context.Context, cfg config.Server, log *slog.Logger) error {
-	pool, err := postgres.Connect(ctx, cfg.DatabaseURL, 0)
+	pool, err := postgres.Connect(ctx, cfg.DatabaseURL, int32(cfg.DBMaxConns))
 	if err != nil {
 		return err
 	}

@@ -156,27 +156,38 @@ const (
 // Do runs a teacher's command, publishes what it broadcast and returns the
 // snapshot after it.
 func (s *Service) Do(ctx context.Context, id auth.Identity, sessionID string, cmd Command, app quiz.App) (protocol.Snapshot, error) {
-	if _, err := s.Authorize(ctx, id, sessionID, policy.Manage); err != nil {
+	a, err := s.Authorize(ctx, id, sessionID, policy.Manage)
+	if err != nil {
 		return protocol.Snapshot{}, err
+	}
+	return s.Command(ctx, id, a.Session, cmd, app)
+}
+
+// Command runs a command of the session's teacher, who was authorized
+// already (a teacher's socket, at its handshake): it saves the socket's
+// commands a query each.
+func (s *Service) Command(ctx context.Context, id auth.Identity, sess quiz.Session, cmd Command, app quiz.App) (protocol.Snapshot, error) {
+	if sess.TeacherID != id.UserID {
+		return protocol.Snapshot{}, quiz.Errorf(quiz.CodeForbidden, "only the session's teacher may %s it", cmd)
 	}
 	var c postgres.Committed
 	var err error
 	switch cmd {
 	case CommandStart:
-		c, err = s.store.Start(ctx, id.SchoolID, sessionID, id.UserID, app)
+		c, err = s.store.Start(ctx, sess.SchoolID, sess.ID, id.UserID, app)
 	case CommandNext:
-		c, err = s.store.Next(ctx, id.SchoolID, sessionID, id.UserID, app)
+		c, err = s.store.Next(ctx, sess.SchoolID, sess.ID, id.UserID, app)
 	case CommandClose:
-		c, err = s.store.Close(ctx, id.SchoolID, sessionID, id.UserID, app)
+		c, err = s.store.Close(ctx, sess.SchoolID, sess.ID, id.UserID, app)
 	case CommandEnd:
-		c, err = s.store.End(ctx, id.SchoolID, sessionID, id.UserID, app)
+		c, err = s.store.End(ctx, sess.SchoolID, sess.ID, id.UserID, app)
 	default:
 		return protocol.Snapshot{}, quiz.Errorf(quiz.CodeInvalidMessage, "unknown command %q", cmd)
 	}
 	if err != nil {
 		return protocol.Snapshot{}, err
 	}
-	s.publish(ctx, sessionID, c.Envelope)
+	s.publish(ctx, sess.ID, c.Envelope)
 	return c.Snapshot, nil
 }
 

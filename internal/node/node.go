@@ -97,8 +97,12 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	}
 	pol := policy.New(store)
 
-	sessionStore := postgres.NewSessionStore(pool)
-	n.writer = postgres.NewAnswerWriter(pool, log, postgres.AnswerWriterConfig{Linger: time.Millisecond})
+	// Commits that write the outbox wake the relays through one debounced
+	// NOTIFY per node, outside the transactions.
+	outboxStore := postgres.NewOutboxStore(pool)
+	waker := outbox.NewWaker(outboxStore.Notify, 20*time.Millisecond, log)
+	sessionStore := postgres.NewSessionStore(pool, waker.Kick)
+	n.writer = postgres.NewAnswerWriter(pool, log, postgres.AnswerWriterConfig{Linger: time.Millisecond, AfterCommit: waker.Kick})
 	broker := realtime.NewRedisBroker(rdb, opts.HistoryLen)
 	presence := realtime.NewPresence(rdb, broker, log, 250*time.Millisecond)
 	sessions := live.New(sessionStore, pol, n.writer, broker, presence, log)
@@ -126,11 +130,12 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 		opts.Topology = rabbitmq.DefaultTopology()
 	}
 	n.relayPub = rabbitmq.NewPublisher(cfg.RabbitMQURL, "quizcast-relay "+cfg.NodeID, opts.Topology, 10*time.Second)
-	relay := outbox.NewRelay(postgres.NewOutboxStore(pool), n.relayPub,
+	relay := outbox.NewRelay(outboxStore, n.relayPub,
 		outbox.Config{BatchSize: cfg.OutboxBatchSize, PollInterval: cfg.OutboxPollInterval}, outbox.NewMetrics(reg), log)
 
 	n.runners = []func(context.Context){
 		relay.Run,
+		waker.Run,
 		func(ctx context.Context) { postgres.KeepPartitions(ctx, pool, log) },
 		func(ctx context.Context) {
 			if err := broker.Run(ctx, hubs.Deliver); err != nil {

@@ -166,6 +166,7 @@ type AnswerWriter struct {
 	maxBatch int
 	writers  int
 	linger   time.Duration
+	after    func()
 	stopped  chan struct{} // closed when Run has returned
 }
 
@@ -189,6 +190,9 @@ type AnswerWriterConfig struct {
 	// Linger is how long a batch waits for company once started (default
 	// 1 ms); zero sends what is queued at once.
 	Linger time.Duration
+	// AfterCommit (optional, must not block) runs after a batch committed
+	// new answers, and so their outbox rows.
+	AfterCommit func()
 }
 
 // NewAnswerWriter returns a writer; Run drives it.
@@ -202,8 +206,11 @@ func NewAnswerWriter(pool *pgxpool.Pool, log *slog.Logger, cfg AnswerWriterConfi
 	if cfg.Linger < 0 {
 		cfg.Linger = 0
 	}
+	if cfg.AfterCommit == nil {
+		cfg.AfterCommit = func() {}
+	}
 	w := &AnswerWriter{pool: pool, log: log, requests: make(chan answerRequest, cfg.MaxBatch*cfg.Writers),
-		maxBatch: cfg.MaxBatch, writers: cfg.Writers, linger: cfg.Linger,
+		maxBatch: cfg.MaxBatch, writers: cfg.Writers, linger: cfg.Linger, after: cfg.AfterCommit,
 		stopped: make(chan struct{})}
 	return w
 }
@@ -285,6 +292,7 @@ func (w *AnswerWriter) flush(ctx context.Context, batch []answerRequest) {
 	}
 	written, err := writeBatch(ctx, w.pool, answers)
 	if err == nil {
+		w.after()
 		for i, r := range batch {
 			w.finish(ctx, r, written[i])
 		}
@@ -299,6 +307,7 @@ func (w *AnswerWriter) flush(ctx context.Context, batch []answerRequest) {
 			r.reply <- answerReply{err: err}
 			continue
 		}
+		w.after()
 		w.finish(ctx, r, one[0])
 	}
 }

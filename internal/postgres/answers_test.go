@@ -40,7 +40,7 @@ func running(t *testing.T, pool *pgxpool.Pool, n int) (fixture, []string, quiz.S
 			t.Fatal(err)
 		}
 	}
-	store := postgres.NewSessionStore(pool)
+	store := postgres.NewSessionStore(pool, nil)
 	if _, err := store.Start(ctx, f.school, f.session, f.teacher, quiz.AppWhiteboard); err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestAnswerOutcomes(t *testing.T) {
 		t.Fatalf("second answer: %+v %v, want the first one back", again, err)
 	}
 	// A kicked student's answer is refused by the database itself.
-	if _, err := postgres.NewSessionStore(pool).Kick(ctx, sess, students[1]); err != nil {
+	if _, err := postgres.NewSessionStore(pool, nil).Kick(ctx, sess, students[1]); err != nil {
 		t.Fatal(err)
 	}
 	kicked, err := w.Write(ctx, answer(f, sess, students[1], "a"))
@@ -103,7 +103,7 @@ func TestCloseCountsEveryAcceptedAnswer(t *testing.T) {
 	pool, _ := testenv.Database(t)
 	ctx := context.Background()
 	w := startWriter(t, pool)
-	store := postgres.NewSessionStore(pool)
+	store := postgres.NewSessionStore(pool, nil)
 	for round := range 5 {
 		f, students, sess := running(t, pool, 40)
 		var wg sync.WaitGroup

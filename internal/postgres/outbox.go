@@ -192,8 +192,8 @@ func (s *OutboxStore) Stats(ctx context.Context) (OutboxStats, error) {
 	return st, nil
 }
 
-// OutboxChannel is the notification channel of migrations/00002: every
-// transaction that writes outbox rows notifies it on commit.
+// OutboxChannel is the channel the nodes notify (outside their
+// transactions, debounced: outbox.Waker) after committing outbox rows.
 const OutboxChannel = "quizcast_outbox"
 
 // Listen holds a dedicated connection listening on OutboxChannel and calls
@@ -218,4 +218,14 @@ func (s *OutboxStore) Listen(ctx context.Context, wake func()) error {
 		}
 		wake()
 	}
+}
+
+// Notify wakes the relays listening on OutboxChannel. Call it after
+// commits, outside any business transaction: a NOTIFY inside one takes a
+// database-wide lock at its commit.
+func (s *OutboxStore) Notify(ctx context.Context) error {
+	if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, '')`, OutboxChannel); err != nil {
+		return fmt.Errorf("outbox notify: %w", err)
+	}
+	return nil
 }

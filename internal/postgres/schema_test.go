@@ -170,7 +170,7 @@ func TestPurgeBroadcastsOfEndedSessions(t *testing.T) {
 	if _, err := pool.Exec(ctx, `UPDATE sessions SET state = 'ended', ended_at = now() - interval '8 days' WHERE id = $1`, ended.session); err != nil {
 		t.Fatal(err)
 	}
-	n, err := postgres.NewSessionStore(pool).PurgeBroadcasts(ctx, time.Now().Add(-7*24*time.Hour))
+	n, err := postgres.NewSessionStore(pool, nil).PurgeBroadcasts(ctx, time.Now().Add(-7*24*time.Hour))
 	if err != nil || n != 3 {
 		t.Fatalf("purged %d (%v), want 3", n, err)
 	}

@@ -20,11 +20,18 @@ import (
 // the returned envelope only after that commit.
 type SessionStore struct {
 	pool *pgxpool.Pool
+	// afterCommit runs after a commit that wrote outbox rows (it wakes the
+	// relays); it must not block.
+	afterCommit func()
 }
 
-// NewSessionStore returns a store over pool.
-func NewSessionStore(pool *pgxpool.Pool) *SessionStore {
-	return &SessionStore{pool: pool}
+// NewSessionStore returns a store over pool; afterCommit (may be nil) runs
+// after every commit that wrote outbox rows.
+func NewSessionStore(pool *pgxpool.Pool, afterCommit func()) *SessionStore {
+	if afterCommit == nil {
+		afterCommit = func() {}
+	}
+	return &SessionStore{pool: pool, afterCommit: afterCommit}
 }
 
 // Committed is what a command changed: the snapshot after it and the
@@ -94,6 +101,7 @@ func (s *SessionStore) Create(ctx context.Context, schoolID, userID string, admi
 	if err := tx.Commit(ctx); err != nil {
 		return quiz.Session{}, mapError(err)
 	}
+	s.afterCommit()
 	return sess, nil
 }
 
@@ -336,6 +344,7 @@ func (s *SessionStore) run(ctx context.Context, schoolID, sessionID, userID stri
 	if err := tx.Commit(ctx); err != nil {
 		return Committed{}, mapError(err)
 	}
+	s.afterCommit()
 	return Committed{Session: c.sess, Snapshot: snap, Envelope: protocol.Envelope{Frames: c.frames, Results: c.results}}, nil
 }
 
@@ -637,14 +646,24 @@ func (s *SessionStore) Join(ctx context.Context, sess quiz.Session, studentID st
 			return false, 0, err
 		}
 	}
-	return first, count, mapError(tx.Commit(ctx))
+	if err := tx.Commit(ctx); err != nil {
+		return false, 0, mapError(err)
+	}
+	if first {
+		s.afterCommit()
+	}
+	return first, count, nil
 }
 
 // Left records that a student's last socket on this node closed.
 func (s *SessionStore) Left(ctx context.Context, sess quiz.Session, studentID string) error {
 	ev := quiz.Event{Name: quiz.EventStudentLeft, SchoolID: sess.SchoolID, ClassroomID: sess.ClassroomID,
 		SessionID: sess.ID, QuizID: sess.QuizID, UserID: studentID, App: quiz.AppNotebook, Data: map[string]any{}}
-	return insertEvents(ctx, s.pool, ev)
+	if err := insertEvents(ctx, s.pool, ev); err != nil {
+		return err
+	}
+	s.afterCommit()
+	return nil
 }
 
 const kickSQL = `

@@ -46,8 +46,25 @@ type conn struct {
 }
 
 func newConn(ws *websocket.Conn, id auth.Identity, name string, teacher bool, cfg *Config) *conn {
+	size := cfg.SendQueue
+	if teacher {
+		size = cfg.TeacherSendQueue
+	}
 	return &conn{ws: ws, id: id, name: name, teacher: teacher, cfg: cfg,
-		queue: make(chan []byte, cfg.SendQueue), closing: make(chan struct{}), done: make(chan struct{})}
+		queue: make(chan []byte, size), closing: make(chan struct{}), done: make(chan struct{})}
+}
+
+// enqueueWait queues a message for the socket's own handler, waiting for
+// room up to the write timeout (a replay may be longer than the queue).
+func (c *conn) enqueueWait(msg []byte) {
+	t := time.NewTimer(c.cfg.WriteTimeout)
+	defer t.Stop()
+	select {
+	case c.queue <- msg:
+	case <-c.closing:
+	case <-t.C:
+		c.closeWith(StatusPolicy, "too slow to keep up with the session", false)
+	}
 }
 
 // enqueue queues a message without ever blocking; a full queue means the

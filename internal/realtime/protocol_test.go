@@ -453,7 +453,7 @@ func TestCommittedButNeverPublished(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Commit through the store alone: nothing is published.
-	if _, err := postgres.NewSessionStore(cl.Pool).Start(ctx, school, sess.ID, sc.TeacherID, quiz.AppWhiteboard); err != nil {
+	if _, err := postgres.NewSessionStore(cl.Pool, nil).Start(ctx, school, sess.ID, sc.TeacherID, quiz.AppWhiteboard); err != nil {
 		t.Fatal(err)
 	}
 	if f := teststack.Expect(t, ctx, s, "session.started"); f.Seq != 1 {

@@ -33,9 +33,11 @@ type Config struct {
 	// AllowedOrigins are the browser origins allowed to open sockets;
 	// requests without an Origin header (native apps) are always allowed.
 	AllowedOrigins []string
-	// SendQueue is the per-socket queue; a socket that lets it fill is
-	// closed (default 256).
+	// SendQueue is a student socket's queue; a socket that lets it fill
+	// is closed (default 64: a student gets a few frames per question).
 	SendQueue int
+	// TeacherSendQueue is the teacher's (default 256: joins, progress).
+	TeacherSendQueue int
 	// WriteTimeout bounds one write (default 10 s).
 	WriteTimeout time.Duration
 	// PingInterval and PongTimeout detect dead peers (25 s, 10 s).
@@ -51,7 +53,10 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.SendQueue <= 0 {
-		c.SendQueue = 256
+		c.SendQueue = 64
+	}
+	if c.TeacherSendQueue <= 0 {
+		c.TeacherSendQueue = 256
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
@@ -84,7 +89,7 @@ type Authenticator interface {
 type Sessions interface {
 	Authorize(ctx context.Context, id auth.Identity, sessionID string, a policy.Action) (postgres.Access, error)
 	Snapshot(ctx context.Context, schoolID, sessionID string) (protocol.Snapshot, error)
-	Do(ctx context.Context, id auth.Identity, sessionID string, cmd live.Command, app quiz.App) (protocol.Snapshot, error)
+	Command(ctx context.Context, id auth.Identity, sess quiz.Session, cmd live.Command, app quiz.App) (protocol.Snapshot, error)
 	Answer(ctx context.Context, id auth.Identity, sess quiz.Session, questionID string, choices []string, app quiz.App) (protocol.AnswerAccepted, bool, error)
 	Kick(ctx context.Context, id auth.Identity, sessionID, studentID string) error
 	Joined(ctx context.Context, sess quiz.Session, studentID string) (int, error)
@@ -224,9 +229,15 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, adm *Admission) {
 	if adm.access.Teacher {
 		welcome.You.Role = quiz.RoleTeacher
 	}
-	c.reply("", protocol.TypeWelcome, welcome)
+	// The handler may wait for the writer here (a long replay), the hub
+	// never does.
+	if f, err := protocol.NewFrame(protocol.TypeWelcome, welcome); err == nil {
+		if raw, err := json.Marshal(f); err == nil {
+			c.enqueueWait(raw)
+		}
+	}
 	for _, raw := range missed {
-		c.enqueue(raw)
+		c.enqueueWait(raw)
 	}
 	if snap.State == quiz.StateEnded {
 		c.closeWith(StatusNormal, "the session has ended", true)
@@ -247,7 +258,8 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, adm *Admission) {
 		})
 		defer t.Stop()
 	}
-	go s.keepAlive(ctx, c)
+	ping := s.keepAlive(ctx, c)
+	defer ping.Stop()
 
 	s.readLoop(ctx, c, sess)
 
@@ -298,26 +310,27 @@ func (s *Server) left(ctx context.Context, sess quiz.Session, c *conn) {
 	}
 }
 
-// keepAlive pings the peer; one that does not answer is closed.
-func (s *Server) keepAlive(ctx context.Context, c *conn) {
-	t := time.NewTicker(s.cfg.PingInterval)
-	defer t.Stop()
-	for {
+// keepAlive pings the peer every PingInterval; one that does not answer
+// within PongTimeout is closed. A timer, not a goroutine per socket: the
+// ping's goroutine lives only while a ping is out.
+func (s *Server) keepAlive(ctx context.Context, c *conn) *time.Timer {
+	var t *time.Timer
+	t = time.AfterFunc(s.cfg.PingInterval, func() {
 		select {
 		case <-c.closing:
 			return
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			pctx, cancel := context.WithTimeout(ctx, s.cfg.PongTimeout)
-			err := c.ws.Ping(pctx)
-			cancel()
-			if err != nil {
-				c.closeWith(StatusGoingAway, "no pong", false)
-				return
-			}
+		default:
 		}
-	}
+		pctx, cancel := context.WithTimeout(ctx, s.cfg.PongTimeout)
+		err := c.ws.Ping(pctx)
+		cancel()
+		if err != nil {
+			c.closeWith(StatusGoingAway, "no pong", false)
+			return
+		}
+		t.Reset(s.cfg.PingInterval)
+	})
+	return t
 }
 
 // clientFrame is a frame from a client.
@@ -399,7 +412,7 @@ func (s *Server) handle(ctx context.Context, c *conn, sess quiz.Session, data []
 			s.sendError(c, f.ID, quiz.Errorf(quiz.CodeForbidden, "only the session's teacher may %s it", f.Type))
 			return
 		}
-		if _, err := s.sessions.Do(ctx, c.id, sess.ID, live.Command(f.Type), quiz.AppWhiteboard); err != nil {
+		if _, err := s.sessions.Command(ctx, c.id, sess, live.Command(f.Type), quiz.AppWhiteboard); err != nil {
 			s.sendError(c, f.ID, err)
 		}
 	case protocol.TypeClientKick:
