@@ -158,10 +158,22 @@ func microLines(path string) []string {
 	if err != nil {
 		return nil
 	}
+	// A benchmark that logs while it sets up splits its line: the name,
+	// the log output, then the figures on a line of their own.
 	var out []string
+	name := ""
 	for _, l := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(l, "Benchmark") && strings.Contains(l, "ns/op") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) == 0:
+		case strings.HasPrefix(f[0], "Benchmark") && strings.Contains(l, "ns/op"):
 			out = append(out, l)
+			name = ""
+		case strings.HasPrefix(f[0], "Benchmark"):
+			name = f[0]
+		case name != "" && strings.Contains(l, "ns/op"):
+			out = append(out, name+" "+l)
+			name = ""
 		}
 	}
 	return out
