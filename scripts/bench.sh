@@ -78,6 +78,24 @@ done
 node_a=http://127.0.0.1:$port_a
 node_b=http://127.0.0.1:$port_b
 
+# settle waits until the previous scenario's sockets are gone from both
+# nodes and the outbox has drained (closing 20,000 sockets records 20,000
+# student_left events), so one scenario's tail does not land in the next.
+settle() {
+  local open left
+  for _ in $(seq 360); do
+    open=0
+    for port in $port_a $port_b; do
+      n=$(curl -fsS "http://127.0.0.1:$port/metrics" 2>/dev/null | awk '/^quizcast_ws_connections /{print int($2)}')
+      open=$((open + ${n:-0}))
+    done
+    left=$(psql "$DATABASE_URL" -Atc 'SELECT count(*) FROM outbox' 2>/dev/null || echo 0)
+    if [ "$open" = 0 ] && [ "$left" = 0 ]; then return 0; fi
+    sleep 0.5
+  done
+  echo "(not settled after 180 s: $open sockets open, $left outbox rows)"
+}
+
 classrooms=${BENCH_CLASSROOMS:-334}
 per_room=30
 seed_rooms=$(((sockets + per_room - 1) / per_room))
@@ -89,11 +107,13 @@ step "connections: $sockets idle sockets on node A (fd limit $fdlimit)"
 bin/loadgen connections -creds "$dir/credentials.json" -node "$node_a" -pid "$pid_a" \
   -debug "http://127.0.0.1:$debug_a" -heap-out "$out/heap-connections.pb.gz" \
   -sockets "$sockets" -json "$out/connections.json" || echo "connections scenario failed"
+settle
 
 step "fan-out + answers: $classrooms classrooms × $per_room students over 2 nodes"
 bin/loadgen run -creds "$dir/credentials.json" -nodes "$node_a,$node_b" -pids "$pid_a,$pid_b" \
   -classrooms "$classrooms" -students $per_room -questions "${BENCH_QUESTIONS:-20}" -answer-from 5 \
   -interval 1s -json "$out/run.json" || echo "run scenario failed"
+settle
 
 step "pipeline: ${BENCH_EVENT_RATE:-20000} events/s for 10 s"
 bin/loadgen pipeline -creds "$dir/credentials.json" -rate "${BENCH_EVENT_RATE:-20000}" -duration 10s \
