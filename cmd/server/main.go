@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -44,7 +45,8 @@ func run(ctx context.Context, args []string, getenv config.Getenv) error {
 		if err != nil {
 			return fmt.Errorf("configuration: %w", err)
 		}
-		return serve(ctx, cfg, log)
+		debugAddr, _ := getenv("DEBUG_ADDR")
+		return serve(ctx, cfg, debugAddr, log)
 	default:
 		return fmt.Errorf("unknown command %q (want serve or migrate)", cmd)
 	}
@@ -68,7 +70,29 @@ func migrate(ctx context.Context, getenv config.Getenv) error {
 	return err
 }
 
-func serve(ctx context.Context, cfg config.Server, log *slog.Logger) error {
+// debugServer serves net/http/pprof on its own listener (DEBUG_ADDR), never
+// on the public one: profiles show internals and cost CPU on demand.
+func debugServer(addr string, log *slog.Logger) *http.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("debug listener", "addr", addr, "err", err)
+		}
+	}()
+	log.Info("pprof listening", "addr", addr)
+	return srv
+}
+
+func serve(ctx context.Context, cfg config.Server, debugAddr string, log *slog.Logger) error {
+	if debugAddr != "" {
+		defer debugServer(debugAddr, log).Close()
+	}
 	pool, err := postgres.Connect(ctx, cfg.DatabaseURL, int32(cfg.DBMaxConns))
 	if err != nil {
 		return err

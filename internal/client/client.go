@@ -246,6 +246,9 @@ type DialOptions struct {
 	Ticket  string
 	Origin  string
 	Header  http.Header
+	// Buffer is how many received frames wait for Next (default 1024); a
+	// load generator holding thousands of sockets keeps it small.
+	Buffer int
 }
 
 // Dial opens the session's socket; the handshake's HTTP status is returned
@@ -281,7 +284,11 @@ func (c *Client) Dial(ctx context.Context, sessionID string, o DialOptions) (*So
 		return nil, status, err
 	}
 	ws.SetReadLimit(1 << 20)
-	s := &Socket{WS: ws, frames: make(chan Frame, 1024), done: make(chan struct{})}
+	buffer := o.Buffer
+	if buffer <= 0 {
+		buffer = 1024
+	}
+	s := &Socket{WS: ws, frames: make(chan Frame, buffer), done: make(chan struct{})}
 	go s.read()
 	return s, http.StatusSwitchingProtocols, nil
 }
@@ -291,6 +298,9 @@ func (s *Socket) read() {
 	defer close(s.frames)
 	for {
 		_, data, err := s.WS.Read(context.Background())
+		// Taken before decoding, so latencies measured from At do not
+		// include this client's own JSON work.
+		at := time.Now()
 		if err != nil {
 			s.err = err
 			return
@@ -300,7 +310,7 @@ func (s *Socket) read() {
 			s.err = fmt.Errorf("bad frame %q: %w", data, err)
 			return
 		}
-		f.At = time.Now()
+		f.At = at
 		s.frames <- f
 	}
 }

@@ -20,7 +20,7 @@ type fixture struct {
 	sessionCreated                                               time.Time
 }
 
-func seed(t *testing.T, pool *pgxpool.Pool, sessionCreated time.Time) fixture {
+func seed(t testing.TB, pool *pgxpool.Pool, sessionCreated time.Time) fixture {
 	t.Helper()
 	ctx := context.Background()
 	var f fixture

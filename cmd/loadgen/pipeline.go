@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/quizcast/quizcast/internal/postgres"
+	"github.com/quizcast/quizcast/internal/quiz"
+)
+
+// PipelineResult is events through outbox → relay → RabbitMQ → worker →
+// events, offered at a fixed rate.
+type PipelineResult struct {
+	Scenario     string     `json:"scenario"`
+	Rate         int        `json:"offered_rate"`
+	Seconds      float64    `json:"offered_seconds"`
+	Inserted     int64      `json:"inserted"`
+	InsertedRate float64    `json:"inserted_per_sec"`
+	Stored       EventStats `json:"stored"`
+	DrainSeconds float64    `json:"drain_seconds"`
+	Complete     bool       `json:"complete"`
+}
+
+const insertOutboxBenchSQL = `INSERT INTO outbox (school_id, event_id, name, payload, created_at)
+SELECT $1, e.id, 'answer_submitted', e.payload, e.at
+FROM unnest($2::uuid[], $3::jsonb[], $4::timestamptz[]) AS e(id, payload, at)`
+
+func pipelineCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("pipeline", flag.ExitOnError)
+	creds := fs.String("creds", "credentials.json", "credentials file written by seed (for a school id)")
+	rate := fs.Int("rate", 20000, "events per second written to the outbox")
+	duration := fs.Duration("duration", 10*time.Second, "how long to write")
+	wait := fs.Duration("wait", 90*time.Second, "longest wait for the events to be stored")
+	out := fs.String("json", "", "write the result as JSON to this file")
+	fs.String("timeout", "5m", "give up after")
+	_ = fs.Parse(args)
+	ctx, cancel := bounded(ctx, fs)
+	defer cancel()
+	if *rate < 1 || *rate > 200000 || *duration <= 0 || *duration > 2*time.Minute {
+		return fmt.Errorf("pipeline: -rate 1..200000, -duration ≤ 2m")
+	}
+	seeded, err := loadSeeded(*creds)
+	if err != nil {
+		return err
+	}
+	school := seeded.Schools[0]
+	dbURL, err := databaseURL()
+	if err != nil {
+		return err
+	}
+	pool, err := postgres.Connect(ctx, dbURL, 6)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	run := uuid.NewString()
+	res := &PipelineResult{Scenario: "pipeline", Rate: *rate}
+	start := time.Now()
+	// Writers claim what is due at the offered rate and insert it in one
+	// statement (the way business transactions add outbox rows, batched).
+	var mu sync.Mutex
+	var claimed int64
+	total := int64(float64(*rate) * duration.Seconds())
+	claim := func() int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		due := min(int64(float64(*rate)*time.Since(start).Seconds()), total) - claimed
+		n := min(due, 2000)
+		if n > 0 {
+			claimed += n
+		}
+		return n
+	}
+	var wg sync.WaitGroup
+	var insErr error
+	var errOnce sync.Once
+	for range 4 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				n := claim()
+				if n <= 0 {
+					mu.Lock()
+					finished := claimed >= total
+					mu.Unlock()
+					if finished {
+						return
+					}
+					time.Sleep(2 * time.Millisecond)
+					continue
+				}
+				if err := insertEvents(ctx, pool, school, run, int(n)); err != nil {
+					errOnce.Do(func() { insErr = err })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if insErr != nil {
+		return insErr
+	}
+	res.Seconds = time.Since(start).Seconds()
+	res.Inserted = claimed
+	res.InsertedRate = float64(claimed) / res.Seconds
+
+	where := `school_id = $1 AND name = 'answer_submitted' AND occurred_at >= $2 AND data->>'bench_run' = $3`
+	wargs := []any{school, start.Add(-time.Second), run}
+	deadline := time.Now().Add(*wait)
+	var n int64
+	for time.Now().Before(deadline) {
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE `+where, wargs...).Scan(&n); err != nil {
+			return err
+		}
+		if n >= res.Inserted {
+			res.Complete = true
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	res.DrainSeconds = time.Since(start).Seconds() - res.Seconds
+	if err := lagSQL(ctx, pool, where, wargs, &res.Stored); err != nil {
+		return err
+	}
+	fmt.Printf("pipeline: offered %d/s for %.1fs (inserted %d = %.0f/s); stored %d (%.0f/s), lag p50 %.0f p99 %.0f max %.0f ms; complete %v\n",
+		*rate, res.Seconds, res.Inserted, res.InsertedRate, res.Stored.Events, res.Stored.PerSecond,
+		res.Stored.LagP50Ms, res.Stored.LagP99Ms, res.Stored.LagMaxMs, res.Complete)
+	return writeJSON(*out, res)
+}
+
+// insertEvents adds n answer_submitted events of the run to the outbox,
+// occurring now, in one statement.
+func insertEvents(ctx context.Context, pool *pgxpool.Pool, school, run string, n int) error {
+	ids, payloads, ats, err := eventPayloads(school, run, n)
+	if err != nil {
+		return err
+	}
+	if _, err := pool.Exec(ctx, insertOutboxBenchSQL, school, ids, payloads, ats); err != nil {
+		return fmt.Errorf("insert outbox: %w", err)
+	}
+	return nil
+}
+
+func eventPayloads(school, run string, n int) (ids []string, payloads [][]byte, ats []time.Time, err error) {
+	now := time.Now().UTC()
+	for i := range n {
+		ev := quiz.Event{EventID: uuid.NewString(), Name: quiz.EventAnswerSubmitted, OccurredAt: now, SchoolID: school,
+			App: quiz.AppServer, Data: map[string]any{"bench_run": run, "n": i}}
+		raw, err := json.Marshal(ev)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		ids, payloads, ats = append(ids, ev.EventID), append(payloads, raw), append(ats, now)
+	}
+	return ids, payloads, ats, nil
+}

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# make bench: private PostgreSQL, Redis and RabbitMQ on throw-away data
+# directories, migrations, two server nodes and the event worker, bulk
+# seeding, then the scenarios of docs/benchmarks.md and the Go
+# microbenchmarks; prints one table and stops everything whatever happens.
+# The results (JSON, the table, node logs, heap profile) are kept in .bench/.
+#
+# Knobs (environment): BENCH_BASEPORT (28432: services), BENCH_HTTP_PORT
+# (18080: node A; B, worker and pprof listeners follow), BENCH_CLASSROOMS (334),
+# BENCH_QUESTIONS (20), BENCH_SOCKETS (one node's sockets; default the
+# file-descriptor limit minus headroom, at most 20000), BENCH_EVENT_RATE
+# (20000), BENCH_ANSWERS (10000000), BENCH_MICRO (1 = run them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+base=${BENCH_BASEPORT:-28432}
+port_a=${BENCH_HTTP_PORT:-18080}
+port_b=$((port_a + 1))
+port_w=$((port_a + 10))
+debug_a=$((port_a + 11))
+debug_b=$((port_a + 12))
+dir=$(mktemp -d /tmp/quizcast-bench.XXXXXX)
+chmod 755 "$dir"
+out="$root/.bench"
+rm -rf "$out"
+mkdir -p "$out"
+started=$(date +%s)
+pids=()
+
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  cp "$dir"/logs/*.log "$out/" 2>/dev/null || true
+  scripts/services.sh stop "$dir" >/dev/null 2>&1 || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+step() { printf '\n[bench %3ds] %s\n' $(($(date +%s) - started)) "$*"; }
+
+# Every socket is a file descriptor on both ends: take the hard limit.
+ulimit -n "$(ulimit -Hn)"
+fdlimit=$(ulimit -n)
+sockets=${BENCH_SOCKETS:-$((fdlimit > 20100 ? 20000 : fdlimit - 100))}
+
+step "services on ports $base-$((base + 3))"
+scripts/services.sh start "$dir" "$base"
+# shellcheck disable=SC1091
+source "$dir/env"
+JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export JWT_SECRET
+export ALLOWED_ORIGINS=http://localhost:3000
+bin/server migrate >/dev/null
+
+mkdir -p "$dir/logs"
+start() { # name, command...
+  local name=$1
+  shift
+  "$@" >>"$dir/logs/$name.log" 2>&1 &
+  pids+=($!)
+}
+HTTP_ADDR=127.0.0.1:$port_a NODE_ID=bench-a DEBUG_ADDR=127.0.0.1:$debug_a start server-a bin/server
+pid_a=${pids[-1]}
+HTTP_ADDR=127.0.0.1:$port_b NODE_ID=bench-b DEBUG_ADDR=127.0.0.1:$debug_b start server-b bin/server
+pid_b=${pids[-1]}
+WORKER_HTTP_ADDR=127.0.0.1:$port_w start eventworker bin/eventworker
+for port in $port_a $port_b $port_w; do
+  for _ in $(seq 150); do
+    curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null || { echo "node on :$port never became ready; see $out"; exit 1; }
+done
+node_a=http://127.0.0.1:$port_a
+node_b=http://127.0.0.1:$port_b
+
+# settle waits until the previous scenario's sockets are gone from both
+# nodes and the outbox has drained (closing 20,000 sockets records 20,000
+# student_left events), so one scenario's tail does not land in the next.
+settle() {
+  local open left
+  for _ in $(seq 360); do
+    open=0
+    for port in $port_a $port_b; do
+      n=$(curl -fsS "http://127.0.0.1:$port/metrics" 2>/dev/null | awk '/^quizcast_ws_connections /{print int($2)}')
+      open=$((open + ${n:-0}))
+    done
+    left=$(psql "$DATABASE_URL" -Atc 'SELECT count(*) FROM outbox' 2>/dev/null || echo 0)
+    if [ "$open" = 0 ] && [ "$left" = 0 ]; then return 0; fi
+    sleep 0.5
+  done
+  echo "(not settled after 180 s: $open sockets open, $left outbox rows)"
+}
+
+classrooms=${BENCH_CLASSROOMS:-334}
+per_room=30
+seed_rooms=$(((sockets + per_room - 1) / per_room))
+seed_rooms=$((seed_rooms > classrooms ? seed_rooms : classrooms))
+step "seeding $seed_rooms classrooms × $per_room students (COPY)"
+bin/loadgen seed -classrooms "$seed_rooms" -students $per_room -questions 40 -out "$dir/credentials.json"
+
+step "connections: $sockets idle sockets on node A (fd limit $fdlimit)"
+bin/loadgen connections -creds "$dir/credentials.json" -node "$node_a" -pid "$pid_a" \
+  -debug "http://127.0.0.1:$debug_a" -heap-out "$out/heap-connections.pb.gz" \
+  -sockets "$sockets" -json "$out/connections.json" || echo "connections scenario failed"
+settle
+
+step "fan-out + answers: $classrooms classrooms × $per_room students over 2 nodes"
+bin/loadgen run -creds "$dir/credentials.json" -nodes "$node_a,$node_b" -pids "$pid_a,$pid_b" \
+  -classrooms "$classrooms" -students $per_room -questions "${BENCH_QUESTIONS:-20}" -answer-from 5 \
+  -interval 1s -json "$out/run.json" || echo "run scenario failed"
+settle
+
+step "pipeline: ${BENCH_EVENT_RATE:-20000} events/s for 10 s"
+bin/loadgen pipeline -creds "$dir/credentials.json" -rate "${BENCH_EVENT_RATE:-20000}" -duration 10s \
+  -json "$out/pipeline.json" || echo "pipeline scenario failed"
+
+if [ "${BENCH_MICRO:-1}" = 1 ]; then
+  step "microbenchmarks"
+  go test -run '^$' -bench 'HubFanout|MarshalQuestionOpened|UnmarshalAnswer|AnswerWriter|Relay|EventStore' \
+    -benchmem -benchtime 1s -timeout 5m \
+    ./internal/realtime/ ./internal/protocol/ ./internal/postgres/ ./internal/outbox/ >"$out/micro.txt" 2>&1 ||
+    echo "microbenchmarks failed (see $out/micro.txt)"
+  grep -E '^(ok|FAIL|---)' "$out/micro.txt" || true
+fi
+
+step "reports: ${BENCH_ANSWERS:-10000000} answers by COPY, view refresh, endpoints"
+bin/loadgen reports -creds "$dir/credentials.json" -node "$node_a" -answers "${BENCH_ANSWERS:-10000000}" \
+  -json "$out/reports.json" || echo "reports scenario failed"
+
+step "done in $(($(date +%s) - started)) s"
+echo
+bin/loadgen table -dir "$out" | tee "$out/table.txt"
