@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/quizcast/quizcast/internal/reports"
+
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -31,11 +33,21 @@ type ReportsResult struct {
 	SeedPerSec   float64          `json:"seed_rows_per_sec"`
 	Partitions   []string         `json:"answer_partitions"`
 	TableMiB     float64          `json:"answers_mib"`
+	RollUp       RollUp           `json:"rollup"`
 	Refreshes    []ViewRefresh    `json:"refreshes"`
 	Available    bool             `json:"endpoints_available"`
 	Endpoints    []EndpointTiming `json:"endpoints,omitempty"`
 	Unavailable  string           `json:"unavailable,omitempty"`
 	EndpointNote string           `json:"endpoint_note,omitempty"`
+}
+
+// RollUp is the one-shot roll-up of the ended sessions into the reports'
+// history tables (internal/reports), after which the views hold only recent
+// sessions.
+type RollUp struct {
+	Sessions     int     `json:"sessions"`
+	Seconds      float64 `json:"seconds"`
+	ShrinkSecond float64 `json:"views_shrink_seconds"`
 }
 
 // ViewRefresh is the time of one REFRESH MATERIALIZED VIEW.
@@ -129,6 +141,21 @@ func reportsCmd(ctx context.Context, args []string) error {
 	res.TableMiB = float64(bytes) / (1 << 20)
 	fmt.Printf("reports: %d answers (%.0f MiB with indexes) in %v, seeded in %.0fs (%.0f rows/s)\n",
 		res.Answers, res.TableMiB, res.Partitions, res.SeedSeconds, res.SeedPerSec)
+
+	// The seeded sessions have ended: roll them up into history (the
+	// worker's job does the same once a minute; both take turns on a
+	// lock), then let the views shrink to the recent sessions once.
+	t := time.Now()
+	if res.RollUp.Sessions, err = reports.RollUpEnded(ctx, pool, time.Now()); err != nil {
+		return fmt.Errorf("roll up: %w", err)
+	}
+	res.RollUp.Seconds = time.Since(t).Seconds()
+	t = time.Now()
+	if err := shrinkViews(ctx, pool); err != nil {
+		return err
+	}
+	res.RollUp.ShrinkSecond = time.Since(t).Seconds()
+	fmt.Printf("roll-up: %d sessions in %.1fs; views shrunk in %.1fs\n", res.RollUp.Sessions, res.RollUp.Seconds, res.RollUp.ShrinkSecond)
 
 	if res.Refreshes, err = refreshViews(ctx, pool); err != nil {
 		return err
@@ -357,6 +384,29 @@ func (a *answerSource) Next() bool {
 
 func (a *answerSource) Values() ([]any, error) { return a.row, nil }
 func (a *answerSource) Err() error             { return nil }
+
+// shrinkViews refreshes every view plainly (and vacuums it), the first
+// refresh after a large roll-up, so the timed refreshes that follow measure
+// the steady state.
+func shrinkViews(ctx context.Context, pool *pgxpool.Pool) error {
+	rows, err := pool.Query(ctx, `SELECT format('%I.%I', schemaname, matviewname) FROM pg_matviews`)
+	if err != nil {
+		return err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, v := range names {
+		if _, err := pool.Exec(ctx, `REFRESH MATERIALIZED VIEW `+v); err != nil {
+			return fmt.Errorf("refresh %s: %w", v, err)
+		}
+		if _, err := pool.Exec(ctx, `VACUUM `+v); err != nil {
+			return fmt.Errorf("vacuum %s: %w", v, err)
+		}
+	}
+	return nil
+}
 
 // refreshViews times one refresh of every materialized view there is:
 // CONCURRENTLY (what a live refresher runs) where the view has the unique

@@ -84,6 +84,7 @@ func tableCmd(_ context.Context, args []string) error {
 	if load(*dir, "reports.json", &r) {
 		section(fmt.Sprintf("reports: %d answers in %d partitions (%.0f MiB with indexes)", r.Answers, len(r.Partitions), r.TableMiB))
 		row("  seeding by COPY", "", fmt.Sprintf("%.0f s (%.0f rows/s)", r.SeedSeconds, r.SeedPerSec))
+		row("  roll-up of ended sessions into history", "", fmt.Sprintf("%d sessions in %.1f s; views shrunk in %.1f s", r.RollUp.Sessions, r.RollUp.Seconds, r.RollUp.ShrinkSecond))
 		if len(r.Refreshes) == 0 {
 			row("  materialized view refresh", "", "no materialized views in this schema")
 		}

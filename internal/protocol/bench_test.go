@@ -21,7 +21,7 @@ func questionOpened() protocol.QuestionOpened {
 				{ID: "8d6f4a4b-3f9e-4cbc-9d67-4a5f6e7d8c94", Text: "Saturn"},
 			},
 			TimeLimitS: 20, Points: 1000},
-		OpenedAt: protocol.Time(now), Deadline: protocol.Time(now.Add(20 * time.Second)),
+		OpenedAt: quiz.Time(now), Deadline: quiz.Time(now.Add(20 * time.Second)),
 	}
 }
 

@@ -29,6 +29,9 @@ func (emptyStore) Broadcasts(context.Context, string, int64, int64) ([]protocol.
 	return nil, nil
 }
 func (emptyStore) Seq(context.Context, string) (int64, error) { return 0, nil }
+func (emptyStore) Seqs(context.Context, []string) (map[string]int64, error) {
+	return map[string]int64{}, nil
+}
 
 type noCloser struct{}
 
@@ -109,7 +112,7 @@ func benchFanout(b *testing.B, n int) {
 		Question: protocol.PublicQuestion{ID: "q", Text: "Which planet is known as the red planet?", Kind: quiz.KindSingle,
 			Options:    []quiz.Option{{ID: "a", Text: "Venus"}, {ID: "b", Text: "Mars"}, {ID: "c", Text: "Jupiter"}, {ID: "d", Text: "Saturn"}},
 			TimeLimitS: 20, Points: 1000},
-		OpenedAt: protocol.Time(now), Deadline: protocol.Time(now.Add(time.Hour)),
+		OpenedAt: quiz.Time(now), Deadline: quiz.Time(now.Add(time.Hour)),
 	})
 	if err != nil {
 		b.Fatal(err)
