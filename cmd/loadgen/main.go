@@ -31,6 +31,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/quizcast/quizcast/internal/postgres"
 )
 
 func main() {
@@ -121,6 +124,15 @@ func databaseURL() (string, error) {
 		return "", errors.New("DATABASE_URL is required")
 	}
 	return u, loopback(u)
+}
+
+// openDB opens a pool of conns to DATABASE_URL (loopback only).
+func openDB(ctx context.Context, conns int32) (*pgxpool.Pool, error) {
+	u, err := databaseURL()
+	if err != nil {
+		return nil, err
+	}
+	return postgres.Connect(ctx, u, conns)
 }
 
 // writeJSON writes v to path (or nowhere if path is empty).

@@ -11,7 +11,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/quizcast/quizcast/internal/postgres"
 	"github.com/quizcast/quizcast/internal/quiz"
 )
 
@@ -51,11 +50,7 @@ func pipelineCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	school := seeded.Schools[0]
-	dbURL, err := databaseURL()
-	if err != nil {
-		return err
-	}
-	pool, err := postgres.Connect(ctx, dbURL, 6)
+	pool, err := openDB(ctx, 6)
 	if err != nil {
 		return err
 	}

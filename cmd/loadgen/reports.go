@@ -93,11 +93,7 @@ func reportsCmd(ctx context.Context, args []string) error {
 	if *perSession > len(seeded.Classrooms[0].Questions) {
 		return fmt.Errorf("-questions: at most %d seeded", len(seeded.Classrooms[0].Questions))
 	}
-	dbURL, err := databaseURL()
-	if err != nil {
-		return err
-	}
-	pool, err := postgres.Connect(ctx, dbURL, 4)
+	pool, err := openDB(ctx, 4)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/quizcast/quizcast/internal/client"
-	"github.com/quizcast/quizcast/internal/postgres"
 	"github.com/quizcast/quizcast/internal/quiz"
 )
 
@@ -158,11 +157,7 @@ func runCmd(ctx context.Context, args []string) error {
 	if *thinkMax < *thinkMin || *interval <= 0 {
 		return errors.New("-think-max ≥ -think-min, -interval > 0")
 	}
-	dbURL, err := databaseURL()
-	if err != nil {
-		return err
-	}
-	pool, err := postgres.Connect(ctx, dbURL, 4)
+	pool, err := openDB(ctx, 4)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/quizcast/quizcast/internal/auth"
-	"github.com/quizcast/quizcast/internal/postgres"
 	"github.com/quizcast/quizcast/internal/quiz"
 )
 
@@ -67,11 +66,7 @@ func seedCmd(ctx context.Context, args []string) error {
 	}
 	ctx, cancel := bounded(ctx, fs)
 	defer cancel()
-	dbURL, err := databaseURL()
-	if err != nil {
-		return err
-	}
-	pool, err := postgres.Connect(ctx, dbURL, 4)
+	pool, err := openDB(ctx, 4)
 	if err != nil {
 		return err
 	}
