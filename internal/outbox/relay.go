@@ -11,10 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/quizcast/quizcast/internal/background"
-
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/quizcast/quizcast/internal/background"
 	"github.com/quizcast/quizcast/internal/postgres"
 	"github.com/quizcast/quizcast/internal/rabbitmq"
 )

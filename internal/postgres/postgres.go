@@ -13,14 +13,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/quizcast/quizcast/internal/background"
-
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
+	"github.com/quizcast/quizcast/internal/background"
 	"github.com/quizcast/quizcast/internal/quiz"
 	"github.com/quizcast/quizcast/migrations"
 )

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/quizcast/quizcast/internal/background"
-
 	"github.com/quizcast/quizcast/internal/protocol"
 )
 

@@ -8,10 +8,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/quizcast/quizcast/internal/background"
-
 	"github.com/redis/go-redis/v9"
 
+	"github.com/quizcast/quizcast/internal/background"
 	"github.com/quizcast/quizcast/internal/protocol"
 )
 
@@ -27,6 +26,10 @@ type Presence struct {
 
 	mu    sync.Mutex
 	dirty map[string]string // session → question with new answers
+	// counts are answer counts not yet added to Redis: progress key →
+	// field → delta. They are flushed in one pipeline per tick, off the
+	// answer's path.
+	counts map[string]map[string]int64
 }
 
 // NewPresence returns the counters; interval is the shortest time between
@@ -35,7 +38,8 @@ func NewPresence(rdb *redis.Client, broker Broker, log *slog.Logger, interval ti
 	if interval <= 0 {
 		interval = 250 * time.Millisecond
 	}
-	return &Presence{rdb: rdb, broker: broker, log: log, interval: interval, dirty: map[string]string{}}
+	return &Presence{rdb: rdb, broker: broker, log: log, interval: interval, dirty: map[string]string{},
+		counts: map[string]map[string]int64{}}
 }
 
 const presenceTTL = 24 * time.Hour
@@ -44,21 +48,46 @@ func progressKey(sessionID, questionID string) string {
 	return "qc:progress:" + sessionID + ":" + questionID
 }
 
-// Answered counts a committed answer and schedules an answer.progress.
-func (p *Presence) Answered(ctx context.Context, sessionID, questionID string, choices []string) {
+// Answered counts a committed answer and schedules an answer.progress. It
+// only touches memory: the answer's acknowledgement never waits for Redis.
+func (p *Presence) Answered(_ context.Context, sessionID, questionID string, choices []string) {
 	key := progressKey(sessionID, questionID)
-	pipe := p.rdb.Pipeline()
-	pipe.HIncrBy(ctx, key, "answered", 1)
-	for _, c := range choices {
-		pipe.HIncrBy(ctx, key, "o:"+c, 1)
-	}
-	pipe.Expire(ctx, key, presenceTTL)
-	if _, err := pipe.Exec(ctx); err != nil {
-		p.log.Warn("counting answer failed", "session_id", sessionID, "err", err)
-	}
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.counts[key]
+	if c == nil {
+		c = map[string]int64{}
+		p.counts[key] = c
+	}
+	c["answered"]++
+	for _, o := range choices {
+		c["o:"+o]++
+	}
 	p.dirty[sessionID] = questionID
+}
+
+// flushCounts adds the answers counted since the last tick to Redis, in one
+// pipeline for every session of the node. On failure the counts are lost
+// (the teacher's live view undercounts; question.closed counts from
+// PostgreSQL).
+func (p *Presence) flushCounts(ctx context.Context) {
+	p.mu.Lock()
+	counts := p.counts
+	p.counts = map[string]map[string]int64{}
 	p.mu.Unlock()
+	if len(counts) == 0 {
+		return
+	}
+	pipe := p.rdb.Pipeline()
+	for key, fields := range counts {
+		for f, n := range fields {
+			pipe.HIncrBy(ctx, key, f, n)
+		}
+		pipe.Expire(ctx, key, presenceTTL)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && ctx.Err() == nil {
+		p.log.Warn("counting answers failed", "err", err)
+	}
 }
 
 // Participants records the session's participant count.
@@ -109,6 +138,7 @@ func (p *Presence) RunProgress(ctx context.Context) {
 }
 
 func (p *Presence) sendDue(ctx context.Context) {
+	p.flushCounts(ctx)
 	p.mu.Lock()
 	due := p.dirty
 	p.dirty = map[string]string{}

@@ -16,11 +16,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/quizcast/quizcast/internal/background"
-
 	"github.com/coder/websocket"
 
 	"github.com/quizcast/quizcast/internal/auth"
+	"github.com/quizcast/quizcast/internal/background"
 	"github.com/quizcast/quizcast/internal/live"
 	"github.com/quizcast/quizcast/internal/policy"
 	"github.com/quizcast/quizcast/internal/postgres"
