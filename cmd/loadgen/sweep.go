@@ -167,6 +167,19 @@ type sweepStudent struct {
 	rej   map[int]string // question → rejection code
 }
 
+func newSweepRoom(sr SeededClassroom, session, node string, questions, students int) *sweepRoom {
+	r := &sweepRoom{seeded: sr, session: session, node: node, recv: make([][]atomic.Int64, questions), errs: map[string]string{}}
+	for q := range r.recv {
+		r.recv[q] = make([]atomic.Int64, students)
+	}
+	return r
+}
+
+func newSweepStudent(r *sweepRoom, i, questions int) *sweepStudent {
+	return &sweepStudent{room: r, i: i, sent: make([]atomic.Int64, questions), ackAt: make([]atomic.Int64, questions),
+		ids: map[int]string{}, rej: map[int]string{}}
+}
+
 // sweep holds what the students read while a pace runs.
 type sweep struct {
 	answering atomic.Bool
@@ -257,14 +270,10 @@ func sweepCmd(ctx context.Context, args []string) error {
 	rooms := make([]*sweepRoom, len(seededRooms))
 	var studs []*sweepStudent
 	for i, sr := range seededRooms {
-		r := &sweepRoom{seeded: sr, session: sessions[i], node: teacherNode(i), recv: make([][]atomic.Int64, nq), errs: map[string]string{}}
-		for q := range r.recv {
-			r.recv[q] = make([]atomic.Int64, *students)
-		}
+		r := newSweepRoom(sr, sessions[i], teacherNode(i), nq, *students)
 		rooms[i] = r
 		for j := range *students {
-			studs = append(studs, &sweepStudent{room: r, i: j, sent: make([]atomic.Int64, nq), ackAt: make([]atomic.Int64, nq),
-				ids: map[int]string{}, rej: map[int]string{}})
+			studs = append(studs, newSweepStudent(r, j, nq))
 		}
 	}
 	for _, s := range sampleRSS(nodes, pids) {

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParsePaces(t *testing.T) {
+	got, err := parsePaces("10s/quiet, 10s,5s,,1500ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []paceSpec{{10 * time.Second, true}, {10 * time.Second, false}, {5 * time.Second, false}, {1500 * time.Millisecond, false}}
+	if len(got) != len(want) {
+		t.Fatalf("parsePaces = %v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("pace %d = %v, want %v", i, got[i], want[i])
+		}
+	}
+	if got[0].String() != "10s/quiet" || got[3].String() != "1.5s" {
+		t.Fatalf("String: %q %q", got[0], got[3])
+	}
+	for _, bad := range []string{"", ",", "ten", "5s/loud", "50ms"} {
+		if _, err := parsePaces(bad); err == nil {
+			t.Errorf("parsePaces(%q) accepted", bad)
+		}
+	}
+}
+
+func TestThinkRange(t *testing.T) {
+	for _, tc := range []struct {
+		pace, lo, hi time.Duration
+	}{
+		{10 * time.Second, time.Second, 8 * time.Second},
+		{5 * time.Second, time.Second, 4 * time.Second},
+		{3 * time.Second, time.Second, 2400 * time.Millisecond},
+		// Too short for a 1 s minimum: half of the longest.
+		{time.Second, 400 * time.Millisecond, 800 * time.Millisecond},
+	} {
+		lo, hi := thinkRange(tc.pace, time.Second)
+		if lo != tc.lo || hi != tc.hi {
+			t.Errorf("thinkRange(%s) = %s…%s, want %s…%s", tc.pace, lo, hi, tc.lo, tc.hi)
+		}
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	// A command name with a space and a parenthesis, as /proc prints it.
+	line := "4242 (postgres: a) b) S 17 4242 4242 0 -1 4194560 911 0 0 0 123 45 6 7 20 0 1 0 99 1000 50 18446744073709551615\n"
+	s, err := parseStat(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s != (procStat{PPID: 17, UTime: 123, STime: 45, CUTime: 6, CSTime: 7}) {
+		t.Fatalf("parseStat = %+v", s)
+	}
+	for _, bad := range []string{"", "1 (x) S 1 2 3", "1 (x) S p 1 1 0 -1 0 0 0 0 0 1 2 3 4"} {
+		if _, err := parseStat(bad); err == nil {
+			t.Errorf("parseStat(%q) accepted", bad)
+		}
+	}
+}
+
+func TestClusterCPUCountsChildrenAndReaped(t *testing.T) {
+	stats := map[int]procStat{
+		10: {PPID: 1, UTime: 5, STime: 5, CUTime: 100, CSTime: 20}, // postmaster, reaped children
+		11: {PPID: 10, UTime: 30, STime: 10},                       // backend
+		12: {PPID: 10, UTime: 1, STime: 1, CUTime: 999},            // a child's own children are not the cluster's
+		13: {PPID: 1, UTime: 1000},                                 // another cluster's postmaster
+		14: {PPID: 13, UTime: 1000},                                // and its backend
+	}
+	got, err := clusterCPU(10, stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Duration(5+5+100+20+30+10+1+1) * clockTick; got != want {
+		t.Fatalf("clusterCPU = %s, want %s", got, want)
+	}
+	if _, err := clusterCPU(99, stats); err == nil {
+		t.Fatal("clusterCPU of a missing postmaster succeeded")
+	}
+}
+
+func TestAdmittedSkipsRefusedCommands(t *testing.T) {
+	sends := []command{{id: "n0", at: 1, pace: 0}, {id: "n1", at: 2, pace: 0}, {id: "n2", at: 3, pace: 0}, {id: "n3", at: 4, pace: 1}}
+	// n1 was refused and retried as n2: question 1 opened at n2's command.
+	got := admitted(sends, map[string]string{"n1": "unavailable"})
+	if len(got) != 3 || got[0].id != "n0" || got[1].id != "n2" || got[2].id != "n3" {
+		t.Fatalf("admitted = %+v", got)
+	}
+}
+
+// sweepFixture is one room of 2 students over two paces: question 0 and
+// 1 in pace 0 (the `next` of question 1 refused once and retried), 2 in
+// pace 1.
+func sweepFixture() ([]*sweepRoom, []*sweepStudent, []paceSpec) {
+	const ms = int64(time.Millisecond)
+	r := newSweepRoom(SeededClassroom{}, "s1", "http://127.0.0.1:1", 3, 2)
+	r.sends = []command{{"n0", 1000 * ms, 0}, {"n1", 2000 * ms, 0}, {"n2", 3000 * ms, 0}, {"n3", 4000 * ms, 1}}
+	r.errs = map[string]string{"n1": "unavailable"}
+	// Question 0: 10 and 30 ms; question 1 (from n2): 5 and 7 ms;
+	// question 2: one student never got it.
+	r.recv[0][0].Store(1010 * ms)
+	r.recv[0][1].Store(1030 * ms)
+	r.recv[1][0].Store(3005 * ms)
+	r.recv[1][1].Store(3007 * ms)
+	r.recv[2][0].Store(4002 * ms)
+	a, b := newSweepStudent(r, 0, 3), newSweepStudent(r, 1, 3)
+	a.sent[0].Store(2000 * ms)
+	a.ackAt[0].Store(2004 * ms)
+	a.ids[0] = "x"
+	b.sent[0].Store(2100 * ms)
+	b.ackAt[0].Store(2120 * ms)
+	b.ids[0] = "y"
+	b.rej[1] = "closed"
+	b.sent[1].Store(3500 * ms)
+	paces := []paceSpec{{Every: time.Second}, {Every: time.Second, Quiet: true}}
+	return []*sweepRoom{r}, []*sweepStudent{a, b}, paces
+}
+
+func TestSummarize(t *testing.T) {
+	rooms, studs, paces := sweepFixture()
+	rows := summarize(rooms, studs, paces, 2, time.Second)
+	p0, p1 := rows[0], rows[1]
+	if p0.Sent != 3 || p0.Admitted != 2 || p0.Unavailable != 1 || len(p0.Errors) != 0 {
+		t.Fatalf("pace 0 commands: %+v", p0)
+	}
+	if p0.Expected != 4 || p0.Delivered != 4 || p0.Incomplete != 0 {
+		t.Fatalf("pace 0 delivery: %d/%d, %d incomplete", p0.Delivered, p0.Expected, p0.Incomplete)
+	}
+	// Last of room: 30 ms (question 0), 7 ms (question 1, from the retry).
+	if p0.LastOfRoom.N != 2 || p0.LastOfRoom.Max != 30 || p0.LastOfRoom.P50 != 7 {
+		t.Fatalf("pace 0 last of room: %+v", p0.LastOfRoom)
+	}
+	if p0.AnswersSent != 3 || p0.Acked != 2 || p0.Ack.Max != 20 || p0.Rejected["closed"] != 1 {
+		t.Fatalf("pace 0 answers: %+v", p0)
+	}
+	// 2 acked between the first sent (2000 ms) and the last ack (2120 ms).
+	if p0.DurablePerSec < 16.6 || p0.DurablePerSec > 16.7 {
+		t.Fatalf("durable/s = %f", p0.DurablePerSec)
+	}
+	if p1.Admitted != 1 || p1.Expected != 2 || p1.Delivered != 1 || p1.Incomplete != 1 || p1.LastOfRoom.N != 0 {
+		t.Fatalf("pace 1: %+v", p1)
+	}
+	if !p0.Answering || p1.Answering || p0.ThinkMs != [2]int64{400, 800} {
+		t.Fatalf("pace flags: %+v %+v", p0, p1)
+	}
+}
+
+func TestMarkdownRow(t *testing.T) {
+	rooms, studs, paces := sweepFixture()
+	rows := summarize(rooms, studs, paces, 2, time.Second)
+	rows[0].Stored, rows[0].StoredAcked = 2, 2
+	rows[0].NodeUsPerSQ, rows[0].PGMsPerCommand, rows[0].PGMsPerAnswer, rows[0].PGMsPerAnswerNet = 512.4, 6.25, 1.5, 0.75
+	row := markdownRow(rows[0])
+	if n := strings.Count(row, "|"); n != len(sweepColumns)+1 {
+		t.Fatalf("%d cells in %q", n-1, row)
+	}
+	for _, want := range []string{"| 1s (think 0.4–0.8 s) |", "| 2 / 1 |", "| 4 / 4 (100.0 %) |", "| 7.0 / 30.0 / 30.0 ms |",
+		"rejected closed 1", "| 2 = 2 ✓ |", "| 512 |", "| 6.25 |", "| 1.50 (0.75) |"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("row lacks %q:\n%s", want, row)
+		}
+	}
+	rows[0].StoredAcked = 1 // an acknowledged answer missing: no check mark
+	if row := markdownRow(rows[0]); strings.Contains(row, "✓") || !strings.Contains(row, "2 acked, 2 stored, 1 of the acked found") {
+		t.Errorf("loss not shown: %s", row)
+	}
+	quiet := markdownRow(rows[1])
+	if !strings.Contains(quiet, "| 1s/quiet |") || !strings.Contains(quiet, "(1 rooms incomplete)") {
+		t.Errorf("quiet row: %s", quiet)
+	}
+	md := sweepMarkdown(&SweepResult{Rows: rows, Command: "loadgen sweep -paces 1s"})
+	if lines := strings.Split(strings.TrimSpace(md), "\n"); len(lines) != 8 || !strings.HasPrefix(lines[5], "|---|") {
+		t.Fatalf("markdown:\n%s", md)
+	}
+}
+
+func TestCodesSorted(t *testing.T) {
+	if got := codes(map[string]int64{"internal": 1, "conflict": 2}); got != "conflict 2, internal 1" {
+		t.Fatalf("codes = %q", got)
+	}
+}
