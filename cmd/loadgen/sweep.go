@@ -147,6 +147,10 @@ type sweepRoom struct {
 	teacher *client.Socket
 	started atomic.Bool
 	dropped atomic.Bool
+	// droppedIn is 1 + the pace during which the teacher's socket closed.
+	droppedIn atomic.Int64
+	// present[s]: student s's socket is open (expected to get broadcasts).
+	present []bool
 	// recv[q][s]: when student s read question.opened of question q (unix
 	// ns, 0 if never).
 	recv [][]atomic.Int64
@@ -168,7 +172,8 @@ type sweepStudent struct {
 }
 
 func newSweepRoom(sr SeededClassroom, session, node string, questions, students int) *sweepRoom {
-	r := &sweepRoom{seeded: sr, session: session, node: node, recv: make([][]atomic.Int64, questions), errs: map[string]string{}}
+	r := &sweepRoom{seeded: sr, session: session, node: node, recv: make([][]atomic.Int64, questions), errs: map[string]string{},
+		present: make([]bool, students)}
 	for q := range r.recv {
 		r.recv[q] = make([]atomic.Int64, students)
 	}
@@ -186,6 +191,7 @@ type sweep struct {
 	thinkLo   atomic.Int64
 	thinkHi   atomic.Int64
 	pace      atomic.Int64 // the pace running (for dropped teachers)
+	closing   atomic.Bool  // the run is over: sockets close on purpose
 }
 
 func sweepCmd(ctx context.Context, args []string) error {
@@ -324,6 +330,9 @@ func sweepCmd(ctx context.Context, args []string) error {
 	}); err != nil {
 		return err
 	}
+	for _, st := range studs {
+		st.room.present[st.i] = st.sock != nil
+	}
 	connSecs := time.Since(connStart).Seconds()
 	res.Connect = ConnectStats{Sockets: len(handshakes), Failed: int(failed.Load()), Seconds: connSecs,
 		PerSecond: float64(len(handshakes)) / connSecs, Handshake: dist(handshakes)}
@@ -394,7 +403,8 @@ func sweepCmd(ctx context.Context, args []string) error {
 		l1, _ := processCPU(os.Getpid())
 		w.node, w.pg, w.loadgen = n1-n0, pg1-pg0, l1-l0
 		w.rssKiB = sumRSS(pids)
-		fmt.Printf("sweep: pace %s done in %.1fs\n", spec, w.to.Sub(w.from).Seconds())
+		fmt.Printf("sweep: pace %s done in %.1fs; CPU: nodes %.1fs, PostgreSQL %.1fs, load generator %.1fs\n",
+			spec, w.to.Sub(w.from).Seconds(), w.node.Seconds(), w.pg.Seconds(), w.loadgen.Seconds())
 	}
 
 	for _, r := range rooms {
@@ -404,6 +414,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 	}
 	waitOrTimeout(&teachers, 15*time.Second)
 	waitOrTimeout(&listeners, 15*time.Second)
+	sw.closing.Store(true)
 	_ = parallel(ctx, len(studs)+len(rooms), 256, func(_ context.Context, k int) error {
 		if k < len(studs) {
 			if studs[k].sock != nil {
@@ -415,7 +426,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 		return nil
 	})
 
-	rows := summarize(rooms, studs, paces, *students, *thinkMin)
+	rows := summarize(rooms, studs, paces, *thinkMin)
 	stored, err := storedAnswers(ctx, pool, rooms, studs)
 	if err != nil {
 		return err
@@ -557,7 +568,8 @@ func (r *sweepRoom) listen(ctx context.Context, sw *sweep, first *atomic.Value) 
 	for {
 		f, err := r.teacher.Next(ctx)
 		if err != nil {
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && !sw.closing.Load() {
+				r.droppedIn.Store(sw.pace.Load() + 1)
 				r.dropped.Store(true)
 				first.CompareAndSwap(nil, fmt.Sprintf("teacher socket closed during pace %d: %v", sw.pace.Load(), err))
 			}
@@ -661,7 +673,7 @@ func admitted(sends []command, errs map[string]string) []command {
 }
 
 // summarize computes every row but the stored counts and CPU.
-func summarize(rooms []*sweepRoom, studs []*sweepStudent, paces []paceSpec, students int, thinkMin time.Duration) []PaceRow {
+func summarize(rooms []*sweepRoom, studs []*sweepStudent, paces []paceSpec, thinkMin time.Duration) []PaceRow {
 	rows := make([]PaceRow, len(paces))
 	last := make([][]time.Duration, len(paces))
 	acks := make([][]time.Duration, len(paces))
@@ -689,13 +701,8 @@ func summarize(rooms []*sweepRoom, studs []*sweepStudent, paces []paceSpec, stud
 		cmds := admitted(r.sends, r.errs)
 		r.mu.Unlock()
 		byRoom[r] = cmds
-		if r.dropped.Load() {
-			// Counted in the pace of its last command.
-			if len(cmds) > 0 {
-				rows[cmds[len(cmds)-1].pace].Dropped++
-			} else {
-				rows[0].Dropped++
-			}
+		if p := r.droppedIn.Load(); p > 0 {
+			rows[p-1].Dropped++
 		}
 		for q, c := range cmds {
 			if q >= len(r.recv) {
@@ -703,10 +710,13 @@ func summarize(rooms []*sweepRoom, studs []*sweepStudent, paces []paceSpec, stud
 			}
 			row := &rows[c.pace]
 			row.Admitted++
-			row.Expected += int64(students)
 			var worst time.Duration
 			complete := true
 			for s := range r.recv[q] {
+				if !r.present[s] {
+					continue
+				}
+				row.Expected++
 				t := r.recv[q][s].Load()
 				if t == 0 {
 					complete = false

@@ -98,9 +98,10 @@ func TestAdmittedSkipsRefusedCommands(t *testing.T) {
 // pace 1.
 func sweepFixture() ([]*sweepRoom, []*sweepStudent, []paceSpec) {
 	const ms = int64(time.Millisecond)
-	r := newSweepRoom(SeededClassroom{}, "s1", "http://127.0.0.1:1", 3, 2)
+	r := newSweepRoom(SeededClassroom{}, "s1", "http://127.0.0.1:1", 3, 3)
 	r.sends = []command{{"n0", 1000 * ms, 0}, {"n1", 2000 * ms, 0}, {"n2", 3000 * ms, 0}, {"n3", 4000 * ms, 1}}
 	r.errs = map[string]string{"n1": "unavailable"}
+	r.present = []bool{true, true, false} // the third student never connected
 	// Question 0: 10 and 30 ms; question 1 (from n2): 5 and 7 ms;
 	// question 2: one student never got it.
 	r.recv[0][0].Store(1010 * ms)
@@ -117,13 +118,14 @@ func sweepFixture() ([]*sweepRoom, []*sweepStudent, []paceSpec) {
 	b.ids[0] = "y"
 	b.rej[1] = "closed"
 	b.sent[1].Store(3500 * ms)
+	r.droppedIn.Store(2) // the teacher's socket closed during pace 1
 	paces := []paceSpec{{Every: time.Second}, {Every: time.Second, Quiet: true}}
 	return []*sweepRoom{r}, []*sweepStudent{a, b}, paces
 }
 
 func TestSummarize(t *testing.T) {
 	rooms, studs, paces := sweepFixture()
-	rows := summarize(rooms, studs, paces, 2, time.Second)
+	rows := summarize(rooms, studs, paces, time.Second)
 	p0, p1 := rows[0], rows[1]
 	if p0.Sent != 3 || p0.Admitted != 2 || p0.Unavailable != 1 || len(p0.Errors) != 0 {
 		t.Fatalf("pace 0 commands: %+v", p0)
@@ -142,6 +144,9 @@ func TestSummarize(t *testing.T) {
 	if p0.DurablePerSec < 16.6 || p0.DurablePerSec > 16.7 {
 		t.Fatalf("durable/s = %f", p0.DurablePerSec)
 	}
+	if p1.Dropped != 1 || p0.Dropped != 0 {
+		t.Fatalf("dropped: %d, %d", p0.Dropped, p1.Dropped)
+	}
 	if p1.Admitted != 1 || p1.Expected != 2 || p1.Delivered != 1 || p1.Incomplete != 1 || p1.LastOfRoom.N != 0 {
 		t.Fatalf("pace 1: %+v", p1)
 	}
@@ -152,7 +157,7 @@ func TestSummarize(t *testing.T) {
 
 func TestMarkdownRow(t *testing.T) {
 	rooms, studs, paces := sweepFixture()
-	rows := summarize(rooms, studs, paces, 2, time.Second)
+	rows := summarize(rooms, studs, paces, time.Second)
 	rows[0].Stored, rows[0].StoredAcked = 2, 2
 	rows[0].NodeUsPerSQ, rows[0].PGMsPerCommand, rows[0].PGMsPerAnswer, rows[0].PGMsPerAnswerNet = 512.4, 6.25, 1.5, 0.75
 	row := markdownRow(rows[0])
