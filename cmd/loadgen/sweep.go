@@ -18,7 +18,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/quizcast/quizcast/internal/client"
-	"github.com/quizcast/quizcast/internal/quiz"
 )
 
 // The pace sweep: N classrooms × S students (+ one teacher each) connected
@@ -142,6 +141,7 @@ type command struct {
 
 type sweepRoom struct {
 	seeded  SeededClassroom
+	index   int
 	session string
 	node    string
 	teacher *client.Socket
@@ -171,8 +171,8 @@ type sweepStudent struct {
 	rej   map[int]string // question → rejection code
 }
 
-func newSweepRoom(sr SeededClassroom, session, node string, questions, students int) *sweepRoom {
-	r := &sweepRoom{seeded: sr, session: session, node: node, recv: make([][]atomic.Int64, questions), errs: map[string]string{},
+func newSweepRoom(sr SeededClassroom, index int, session, node string, questions, students int) *sweepRoom {
+	r := &sweepRoom{seeded: sr, index: index, session: session, node: node, recv: make([][]atomic.Int64, questions), errs: map[string]string{},
 		present: make([]bool, students)}
 	for q := range r.recv {
 		r.recv[q] = make([]atomic.Int64, students)
@@ -196,32 +196,23 @@ type sweep struct {
 
 func sweepCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("sweep", flag.ExitOnError)
-	creds := fs.String("creds", "credentials.json", "credentials file written by seed")
-	nodesFlag := fs.String("nodes", "http://127.0.0.1:8080,http://127.0.0.1:8081", "server nodes (loopback only)")
-	pidsFlag := fs.String("pids", "", "PIDs of the node processes (CPU and RSS from /proc)")
-	classrooms := fs.Int("classrooms", 334, "classrooms to play")
-	students := fs.Int("students", 30, "students per classroom (≤ seeded)")
+	pf := addPlayFlags(fs)
 	pacesFlag := fs.String("paces", "10s/quiet,10s,5s,3s,1s", "paces, in order; /quiet: no answers")
 	perPace := fs.Int("questions", 6, "questions each room opens per pace")
 	maxTicks := fs.Int("max-ticks", 0, "ticks per pace at most, refused commands retried included (default 3 × -questions)")
 	thinkMin := fs.Duration("think-min", time.Second, "shortest think time (the longest is 0.8 × pace)")
 	grace := fs.Duration("grace", 3*time.Second, "after a pace's last tick and longest think time, wait this long for acks and broadcasts")
-	dialConc := fs.Int("dial-concurrency", 64, "handshakes in flight")
-	out := fs.String("json", "", "write the result as JSON to this file")
 	mdOut := fs.String("md", "", "write the markdown table to this file")
 	fs.String("timeout", "30m", "give up after")
 	_ = fs.Parse(args)
 	ctx, cancel := bounded(ctx, fs)
 	defer cancel()
 
-	nodes, err := nodeList(*nodesFlag)
+	ps, err := pf.resolve()
 	if err != nil {
 		return err
 	}
-	pids, err := parsePIDs(*pidsFlag)
-	if err != nil {
-		return err
-	}
+	nodes, pids, seeded, classrooms, students := ps.nodes, ps.pids, ps.seeded, &ps.classrooms, &ps.students
 	if len(pids) == 0 {
 		return errors.New("-pids: the node processes' PIDs are required (CPU and RSS)")
 	}
@@ -231,16 +222,6 @@ func sweepCmd(ctx context.Context, args []string) error {
 	}
 	if *maxTicks <= 0 {
 		*maxTicks = 3 * *perPace
-	}
-	seeded, err := loadSeeded(*creds)
-	if err != nil {
-		return err
-	}
-	if *classrooms > len(seeded.Classrooms) || *classrooms < 1 {
-		return fmt.Errorf("-classrooms: 1..%d seeded", len(seeded.Classrooms))
-	}
-	if *students < 1 || *students > len(seeded.Classrooms[0].Students) {
-		return fmt.Errorf("-students: 1..%d seeded", len(seeded.Classrooms[0].Students))
 	}
 	nq := len(seeded.Classrooms[0].Questions)
 	if *perPace < 1 || *perPace*len(paces) > nq {
@@ -258,25 +239,19 @@ func sweepCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := newMinter()
-	if err != nil {
-		return err
-	}
 	res := &SweepResult{Scenario: "sweep", Command: "loadgen sweep " + strings.Join(args, " "), Machine: machine(),
-		Nodes: nodes, Classrooms: *classrooms, StudentsPerRoom: *students, QuestionsPerPace: *perPace,
-		SocketsPerNode: map[string]int{}}
+		Nodes: nodes, Classrooms: *classrooms, StudentsPerRoom: *students, QuestionsPerPace: *perPace}
 	started := time.Now()
 
-	seededRooms := seeded.Classrooms[:*classrooms]
-	teacherNode := func(i int) string { return nodes[i%len(nodes)] }
-	sessions, err := createSessions(ctx, m, seededRooms, teacherNode)
+	m, seededRooms, sessions, err := ps.open(ctx)
 	if err != nil {
 		return err
 	}
+	teacherNode := ps.teacherNode
 	rooms := make([]*sweepRoom, len(seededRooms))
 	var studs []*sweepStudent
 	for i, sr := range seededRooms {
-		r := newSweepRoom(sr, sessions[i], teacherNode(i), nq, *students)
+		r := newSweepRoom(sr, i, sessions[i], teacherNode(i), nq, *students)
 		rooms[i] = r
 		for j := range *students {
 			studs = append(studs, newSweepStudent(r, j, nq))
@@ -288,61 +263,27 @@ func sweepCmd(ctx context.Context, args []string) error {
 
 	// Teachers, then students; a room's students alternate over the nodes
 	// (and teachers too), so every broadcast crosses Redis.
-	var handshakes []time.Duration
-	var hsMu sync.Mutex
-	var failed atomic.Int64
 	var firstErr atomic.Value
-	dialOne := func(ctx context.Context, node, token, session string, buffer int) *client.Socket {
-		t := time.Now()
-		s, err := dial(ctx, node, token, session, buffer)
-		if err != nil {
-			failed.Add(1)
-			firstErr.CompareAndSwap(nil, err.Error())
-			return nil
-		}
-		hsMu.Lock()
-		handshakes = append(handshakes, time.Since(t))
-		res.SocketsPerNode[node]++
-		hsMu.Unlock()
-		return s
-	}
-	connStart := time.Now()
-	if err := parallel(ctx, len(rooms), *dialConc, func(ctx context.Context, i int) error {
-		r := rooms[i]
-		tok, err := m.token(r.seeded.SchoolID, r.seeded.TeacherID, quiz.RoleTeacher)
-		if err != nil {
-			return err
-		}
-		r.teacher = dialOne(ctx, r.node, tok, r.session, 256)
-		return nil
-	}); err != nil {
+	fl, err := connectRooms(ctx, m, nodes, seededRooms, sessions, *students, *pf.dia, 256, 64, teacherNode, &firstErr)
+	if err != nil {
 		return err
 	}
-	if err := parallel(ctx, len(studs), *dialConc, func(ctx context.Context, k int) error {
-		st := studs[k]
-		u := st.room.seeded.Students[st.i]
-		tok, err := m.token(st.room.seeded.SchoolID, u.ID, quiz.RoleStudent)
-		if err != nil {
-			return err
-		}
-		st.sock = dialOne(ctx, nodes[(k / *students + st.i)%len(nodes)], tok, st.room.session, 64)
-		return nil
-	}); err != nil {
-		return err
+	res.Connect, res.SocketsPerNode = fl.connect, fl.perNode
+	for i, r := range rooms {
+		r.teacher = fl.teachers[i]
 	}
 	for _, st := range studs {
+		st.sock = fl.students[st.room.index][st.i]
 		st.room.present[st.i] = st.sock != nil
 	}
-	connSecs := time.Since(connStart).Seconds()
-	res.Connect = ConnectStats{Sockets: len(handshakes), Failed: int(failed.Load()), Seconds: connSecs,
-		PerSecond: float64(len(handshakes)) / connSecs, Handshake: dist(handshakes)}
 	time.Sleep(3 * time.Second) // joins and presence settle: the sockets are idle
 	res.RSSIdleKiB = sumRSS(pids)
-	if n := len(handshakes); n > 0 {
-		res.RSSPerSocketKiB = float64(res.RSSIdleKiB-res.RSSBeforeKiB) / float64(n)
+	sockets := res.Connect.Sockets
+	if sockets > 0 {
+		res.RSSPerSocketKiB = float64(res.RSSIdleKiB-res.RSSBeforeKiB) / float64(sockets)
 	}
 	fmt.Printf("sweep: %d sockets open in %.1fs (%d failed), idle RSS %.1f KiB/socket; paces %v, %d questions each\n",
-		len(handshakes), connSecs, failed.Load(), res.RSSPerSocketKiB, paces, *perPace)
+		sockets, res.Connect.Seconds, res.Connect.Failed, res.RSSPerSocketKiB, paces, *perPace)
 
 	sw := &sweep{}
 	var listeners sync.WaitGroup
@@ -432,7 +373,6 @@ func sweepCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	res.Duplicates = stored.duplicates
-	sockets := len(handshakes)
 	var quietCost float64
 	for p := range rows {
 		r, w := &rows[p], windows[p]
@@ -472,7 +412,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	return writeJSON(*out, res)
+	return writeJSON(*pf.out, res)
 }
 
 // postmasterPID finds this database's postmaster: the parent of the

@@ -98,7 +98,7 @@ func TestAdmittedSkipsRefusedCommands(t *testing.T) {
 // pace 1.
 func sweepFixture() ([]*sweepRoom, []*sweepStudent, []paceSpec) {
 	const ms = int64(time.Millisecond)
-	r := newSweepRoom(SeededClassroom{}, "s1", "http://127.0.0.1:1", 3, 3)
+	r := newSweepRoom(SeededClassroom{}, 0, "s1", "http://127.0.0.1:1", 3, 3)
 	r.sends = []command{{"n0", 1000 * ms, 0}, {"n1", 2000 * ms, 0}, {"n2", 3000 * ms, 0}, {"n3", 4000 * ms, 1}}
 	r.errs = map[string]string{"n1": "unavailable"}
 	r.present = []bool{true, true, false} // the third student never connected
