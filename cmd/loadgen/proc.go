@@ -120,6 +120,20 @@ func allStats() map[int]procStat {
 	return out
 }
 
+// loadAverage is the 1-minute load average (0 if unreadable).
+func loadAverage() float64 {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(raw))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
+
 // postgresCPU reads the cluster CPU of the postmaster.
 func postgresCPU(postmaster int) (time.Duration, error) {
 	return clusterCPU(postmaster, allStats())

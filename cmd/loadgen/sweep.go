@@ -110,6 +110,9 @@ type PaceRow struct {
 	// cost per command (0 without a quiet row).
 	PGMsPerAnswerNet float64 `json:"postgres_cpu_ms_per_answer_net"`
 	RSSPerSocketKiB  float64 `json:"rss_per_socket_kib"`
+	// LoadAvg is the machine's 1-minute load average at the window's end
+	// (the machine is shared: read the row against it).
+	LoadAvg float64 `json:"load_avg_1m"`
 }
 
 // SweepResult is what `loadgen sweep` measured.
@@ -306,6 +309,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 		from, to          time.Time
 		node, pg, loadgen time.Duration
 		rssKiB            int64
+		load              float64
 	}
 	windows := make([]window, len(paces))
 	for p, spec := range paces {
@@ -344,6 +348,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 		l1, _ := processCPU(os.Getpid())
 		w.node, w.pg, w.loadgen = n1-n0, pg1-pg0, l1-l0
 		w.rssKiB = sumRSS(pids)
+		w.load = loadAverage()
 		fmt.Printf("sweep: pace %s done in %.1fs; CPU: nodes %.1fs, PostgreSQL %.1fs, load generator %.1fs\n",
 			spec, w.to.Sub(w.from).Seconds(), w.node.Seconds(), w.pg.Seconds(), w.loadgen.Seconds())
 	}
@@ -376,7 +381,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 	var quietCost float64
 	for p := range rows {
 		r, w := &rows[p], windows[p]
-		r.WindowSecs = w.to.Sub(w.from).Seconds()
+		r.WindowSecs, r.LoadAvg = w.to.Sub(w.from).Seconds(), w.load
 		r.Stored, r.StoredAcked = stored.byPace[p], stored.ackedByPace[p]
 		r.NodeCPUSecs, r.PostgresCPUSecs, r.LoadgenCPUSecs = w.node.Seconds(), w.pg.Seconds(), w.loadgen.Seconds()
 		if r.Expected > 0 {
@@ -874,7 +879,11 @@ func sweepMarkdown(res *SweepResult) string {
 	for _, kv := range res.Machine {
 		fmt.Fprintf(&b, "%s: %s; ", kv[0], kv[1])
 	}
-	fmt.Fprintf(&b, "idle RSS %.1f KiB/socket; %d duplicate answers\n\n", res.RSSPerSocketKiB, res.Duplicates)
+	fmt.Fprintf(&b, "idle RSS %.1f KiB/socket; %d duplicate answers; 1-minute load average at the end of each pace:", res.RSSPerSocketKiB, res.Duplicates)
+	for _, r := range res.Rows {
+		fmt.Fprintf(&b, " %.1f", r.LoadAvg)
+	}
+	b.WriteString("\n\n")
 	b.WriteString("| " + strings.Join(sweepColumns, " | ") + " |\n")
 	b.WriteString("|" + strings.Repeat("---|", len(sweepColumns)) + "\n")
 	for _, r := range res.Rows {

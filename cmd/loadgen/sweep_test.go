@@ -1,9 +1,19 @@
 package main
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+
+	"github.com/quizcast/quizcast/internal/client"
 )
 
 func TestParsePaces(t *testing.T) {
@@ -187,5 +197,105 @@ func TestMarkdownRow(t *testing.T) {
 func TestCodesSorted(t *testing.T) {
 	if got := codes(map[string]int64{"internal": 1, "conflict": 2}); got != "conflict 2, internal 1" {
 		t.Fatalf("codes = %q", got)
+	}
+}
+
+// TestTeacherRetriesRefusedCommands plays one teacher against an
+// in-process WebSocket endpoint that refuses every other `next` with
+// `unavailable`: the refusals are counted apart, each refused command is
+// retried at a later tick, and the k-th admitted command is matched to
+// the k-th question the endpoint opened, whatever the timing.
+func TestTeacherRetriesRefusedCommands(t *testing.T) {
+	var mu sync.Mutex
+	var opened []string // ids of the `next`s the endpoint admitted, in order
+	refused := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		ctx := r.Context()
+		if wsjson.Write(ctx, c, map[string]any{"type": "welcome", "data": map[string]any{}}) != nil {
+			return
+		}
+		refuse := true
+		for {
+			var f client.Frame
+			if wsjson.Read(ctx, c, &f) != nil {
+				return
+			}
+			if f.Type != "next" {
+				continue
+			}
+			mu.Lock()
+			var reply map[string]any
+			if refuse {
+				refused++
+				reply = map[string]any{"type": "error", "id": f.ID,
+					"data": map[string]any{"code": "unavailable", "message": "over capacity", "retry_after_ms": 50}}
+			} else {
+				opened = append(opened, f.ID)
+				reply = map[string]any{"type": "question.opened", "seq": len(opened),
+					"data": map[string]any{"question": map[string]any{"id": "q", "index": len(opened) - 1}}}
+			}
+			refuse = !refuse
+			mu.Unlock()
+			if wsjson.Write(ctx, c, reply) != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sock, err := dial(ctx, srv.URL, "token", "s1", 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	r := newSweepRoom(SeededClassroom{}, 0, "s1", srv.URL, 20, 1)
+	r.teacher = sock
+	sw := &sweep{}
+	var first atomic.Value
+	go r.listen(ctx, sw, &first)
+	r.drive(ctx, 0, time.Now(), 50*time.Millisecond, 3, 12)
+
+	// Wait until every command sent has its answer (a refusal or an
+	// opened question): a bound against hanging, not a timing assertion.
+	answered := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.errs)+len(opened) == len(r.sends)
+	}
+	for !answered() {
+		if ctx.Err() != nil {
+			t.Fatal("the endpoint's replies never all arrived")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	rows := summarize([]*sweepRoom{r}, nil, []paceSpec{{Every: 50 * time.Millisecond, Quiet: true}}, time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	row := rows[0]
+	if row.Admitted < 3 || row.Admitted != int64(len(opened)) || row.Unavailable != int64(refused) || refused < 3 {
+		t.Fatalf("admitted %d (endpoint opened %d), refused %d (endpoint refused %d)", row.Admitted, len(opened), row.Unavailable, refused)
+	}
+	if row.Sent != row.Admitted+row.Unavailable || len(row.Errors) != 0 || row.Dropped != 0 {
+		t.Fatalf("row %+v", row)
+	}
+	r.mu.Lock()
+	cmds := admitted(r.sends, r.errs)
+	r.mu.Unlock()
+	for k, c := range cmds {
+		if c.id != opened[k] {
+			t.Fatalf("admitted command %d is %s, the endpoint opened question %d for %s", k, c.id, k, opened[k])
+		}
+	}
+	if v := first.Load(); v != nil {
+		t.Fatalf("an unavailable refusal was reported as an error: %v", v)
 	}
 }
