@@ -150,6 +150,10 @@ type sweepRoom struct {
 	teacher *client.Socket
 	started atomic.Bool
 	dropped atomic.Bool
+	// opened counts the question.opened the teacher read; changed is
+	// signalled at each of them and at each error reply.
+	opened  atomic.Int64
+	changed chan struct{}
 	// droppedIn is 1 + the pace during which the teacher's socket closed.
 	droppedIn atomic.Int64
 	// present[s]: student s's socket is open (expected to get broadcasts).
@@ -176,7 +180,7 @@ type sweepStudent struct {
 
 func newSweepRoom(sr SeededClassroom, index int, session, node string, questions, students int) *sweepRoom {
 	r := &sweepRoom{seeded: sr, index: index, session: session, node: node, recv: make([][]atomic.Int64, questions), errs: map[string]string{},
-		present: make([]bool, students)}
+		present: make([]bool, students), changed: make(chan struct{}, 1)}
 	for q := range r.recv {
 		r.recv[q] = make([]atomic.Int64, students)
 	}
@@ -471,18 +475,35 @@ func startAll(ctx context.Context, rooms []*sweepRoom) int {
 	return int(notStarted.Load())
 }
 
-// drive is one room's teacher during pace p: a `next` at each tick until
-// `questions` of them were sent without being refused (as far as the
-// teacher knows at the tick), at most maxTicks ticks. A refused command is
-// thus retried at the next tick.
+// drive is one room's teacher during pace p: a `next` at each tick (at +
+// k × every) until the teacher has seen `questions` of its questions
+// opened, at most maxTicks ticks. A refused command is retried at the
+// next tick; while every command needed is sent but some are not yet
+// answered (no broadcast, no refusal), the teacher sends nothing and
+// waits: a late refusal is then retried at the next tick.
 func (r *sweepRoom) drive(ctx context.Context, p int, at time.Time, every time.Duration, questions, maxTicks int) {
-	for t := range maxTicks {
-		if r.dropped.Load() || r.admittedKnown(p) >= questions {
+	base := r.opened.Load()
+	for t := 0; t < maxTicks && !r.dropped.Load(); {
+		if int(r.opened.Load()-base) >= questions {
 			return
 		}
-		if !sleepUntil(ctx, at.Add(time.Duration(t)*every)) {
+		tick := at.Add(time.Duration(t) * every)
+		if r.admittedKnown(p) >= questions {
+			select {
+			case <-r.changed:
+			case <-time.After(time.Until(tick)):
+			case <-ctx.Done():
+				return
+			}
+			if !time.Now().Before(tick) {
+				t++ // this tick passed with nothing to send
+			}
+			continue
+		}
+		if !sleepUntil(ctx, tick) {
 			return
 		}
+		t++
 		r.mu.Lock()
 		c := command{id: "n" + strconv.Itoa(len(r.sends)), at: time.Now().UnixNano(), pace: p}
 		r.sends = append(r.sends, c)
@@ -492,6 +513,13 @@ func (r *sweepRoom) drive(ctx context.Context, p int, at time.Time, every time.D
 			r.errs[c.id] = "send_failed"
 			r.mu.Unlock()
 		}
+	}
+}
+
+func (r *sweepRoom) signal() {
+	select {
+	case r.changed <- struct{}{}:
+	default:
 	}
 }
 
@@ -523,6 +551,9 @@ func (r *sweepRoom) listen(ctx context.Context, sw *sweep, first *atomic.Value) 
 		switch f.Type {
 		case "session.started":
 			r.started.Store(true)
+		case "question.opened":
+			r.opened.Add(1)
+			r.signal()
 		case "session.ended":
 			return
 		case "error":
@@ -533,6 +564,7 @@ func (r *sweepRoom) listen(ctx context.Context, sw *sweep, first *atomic.Value) 
 			r.mu.Lock()
 			r.errs[f.ID] = code
 			r.mu.Unlock()
+			r.signal()
 		}
 	}
 }
