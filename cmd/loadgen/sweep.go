@@ -87,8 +87,12 @@ type PaceRow struct {
 	Errors      map[string]int64 `json:"teacher_errors"` // by code, unavailable excluded
 	Dropped     int64            `json:"teacher_sockets_dropped"`
 	// question.opened of admitted commands at the students.
-	Expected   int64 `json:"expected"`
-	Delivered  int64 `json:"delivered"`
+	Expected  int64 `json:"expected"`
+	Delivered int64 `json:"delivered"`
+	// Broadcasts the students read during the pace with a seq not above
+	// the one before (out of order or repeated), or skipping some.
+	OutOfOrder int64 `json:"out_of_order"`
+	SeqGaps    int64 `json:"seq_gaps"`
 	Incomplete int   `json:"incomplete_rooms"`
 	LastOfRoom Dist  `json:"last_of_room"`
 	// Answers of the questions this pace opened.
@@ -199,6 +203,26 @@ type sweep struct {
 	thinkHi   atomic.Int64
 	pace      atomic.Int64 // the pace running (for dropped teachers)
 	closing   atomic.Bool  // the run is over: sockets close on purpose
+	// By pace: broadcasts read out of order, gaps in seq (students).
+	outOfOrder, gaps []atomic.Int64
+}
+
+// order checks a broadcast's seq against the last one a socket read and
+// returns the new last.
+func (sw *sweep) order(last, seq int64) int64 {
+	if seq <= 0 {
+		return last
+	}
+	p := sw.pace.Load()
+	switch {
+	case last == 0: // the first broadcast this socket read
+	case seq <= last:
+		sw.outOfOrder[p].Add(1)
+		return last
+	case seq > last+1:
+		sw.gaps[p].Add(1)
+	}
+	return seq
 }
 
 func sweepCmd(ctx context.Context, args []string) error {
@@ -292,7 +316,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 	fmt.Printf("sweep: %d sockets open in %.1fs (%d failed), idle RSS %.1f KiB/socket; paces %v, %d questions each\n",
 		sockets, res.Connect.Seconds, res.Connect.Failed, res.RSSPerSocketKiB, paces, *perPace)
 
-	sw := &sweep{}
+	sw := &sweep{outOfOrder: make([]atomic.Int64, len(paces)), gaps: make([]atomic.Int64, len(paces))}
 	var listeners sync.WaitGroup
 	for _, st := range studs {
 		if st.sock != nil {
@@ -377,6 +401,9 @@ func sweepCmd(ctx context.Context, args []string) error {
 	})
 
 	rows := summarize(rooms, studs, paces, *thinkMin)
+	for p := range rows {
+		rows[p].OutOfOrder, rows[p].SeqGaps = sw.outOfOrder[p].Load(), sw.gaps[p].Load()
+	}
 	stored, err := storedAnswers(ctx, pool, rooms, studs)
 	if err != nil {
 		return err
@@ -584,11 +611,13 @@ func errorCode(data json.RawMessage) string {
 // after a think time while the pace is answering, stamp the ack.
 func (st *sweepStudent) listen(ctx context.Context, sw *sweep) {
 	n := len(st.sent)
+	var last int64
 	for {
 		f, err := st.sock.Next(ctx)
 		if err != nil {
 			return
 		}
+		last = sw.order(last, f.Seq)
 		switch f.Type {
 		case "question.opened":
 			var d openedData
@@ -843,6 +872,11 @@ func markdownRow(r PaceRow) string {
 	delivered := "—"
 	if r.Expected > 0 {
 		delivered = fmt.Sprintf("%d / %d (%.1f %%)", r.Delivered, r.Expected, 100*float64(r.Delivered)/float64(r.Expected))
+	}
+	if r.OutOfOrder > 0 || r.SeqGaps > 0 {
+		delivered += fmt.Sprintf("; %d out of order, %d seq gaps", r.OutOfOrder, r.SeqGaps)
+	} else if r.Expected > 0 {
+		delivered += ", in order"
 	}
 	ackStored := dash(r.Answering, fmt.Sprintf("%d acked, %d stored, %d of the acked found", r.Acked, r.Stored, r.StoredAcked))
 	if r.Answering && r.Acked == r.StoredAcked && r.Stored >= r.Acked {

@@ -174,7 +174,7 @@ func TestMarkdownRow(t *testing.T) {
 	if n := strings.Count(row, "|"); n != len(sweepColumns)+1 {
 		t.Fatalf("%d cells in %q", n-1, row)
 	}
-	for _, want := range []string{"| 1s (think 0.4–0.8 s) |", "| 2 / 1 |", "| 4 / 4 (100.0 %) |", "| 7.0 / 30.0 / 30.0 ms |",
+	for _, want := range []string{"| 1s (think 0.4–0.8 s) |", "| 2 / 1 |", "| 4 / 4 (100.0 %), in order |", "| 7.0 / 30.0 / 30.0 ms |",
 		"rejected closed 1", "| 2 = 2 ✓ |", "| 512 |", "| 6.25 |", "| 1.50 (0.75) |"} {
 		if !strings.Contains(row, want) {
 			t.Errorf("row lacks %q:\n%s", want, row)
@@ -191,6 +191,26 @@ func TestMarkdownRow(t *testing.T) {
 	md := sweepMarkdown(&SweepResult{Rows: rows, Command: "loadgen sweep -paces 1s"})
 	if lines := strings.Split(strings.TrimSpace(md), "\n"); len(lines) != 8 || !strings.HasPrefix(lines[5], "|---|") {
 		t.Fatalf("markdown:\n%s", md)
+	}
+}
+
+func TestOrderCountsGapsAndReordering(t *testing.T) {
+	sw := &sweep{outOfOrder: make([]atomic.Int64, 2), gaps: make([]atomic.Int64, 2)}
+	last := int64(0)
+	for _, seq := range []int64{0, 5, 0, 6, 7} { // 0: a direct message
+		last = sw.order(last, seq)
+	}
+	sw.pace.Store(1)
+	for _, seq := range []int64{9, 8, 9, 10} { // 8 skipped → 9: a gap; then 8 late, 9 again
+		last = sw.order(last, seq)
+	}
+	if last != 10 || sw.gaps[0].Load() != 0 || sw.outOfOrder[0].Load() != 0 || sw.gaps[1].Load() != 1 || sw.outOfOrder[1].Load() != 2 {
+		t.Fatalf("last %d; pace 0: %d gaps, %d out of order; pace 1: %d gaps, %d out of order", last,
+			sw.gaps[0].Load(), sw.outOfOrder[0].Load(), sw.gaps[1].Load(), sw.outOfOrder[1].Load())
+	}
+	row := markdownRow(PaceRow{Pace: "1s", Expected: 2, Delivered: 2, OutOfOrder: 2, SeqGaps: 1})
+	if !strings.Contains(row, "| 2 / 2 (100.0 %); 2 out of order, 1 seq gaps |") {
+		t.Fatalf("row: %s", row)
 	}
 }
 
