@@ -130,7 +130,7 @@ func runCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	nodes, pids, seeded, classrooms, students := ps.nodes, ps.pids, ps.seeded, &ps.classrooms, &ps.students
+	nodes, pids, seeded, classrooms, students := ps.nodes, ps.pids, ps.seeded, ps.classrooms, ps.students
 	if *questions < 1 || *questions > len(seeded.Classrooms[0].Questions) || *questions > 100 {
 		return fmt.Errorf("-questions: 1..%d seeded", len(seeded.Classrooms[0].Questions))
 	}
@@ -142,7 +142,7 @@ func runCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	res := &RunResult{Scenario: "run", Nodes: nodes, Classrooms: *classrooms, StudentsPerRoom: *students,
+	res := &RunResult{Scenario: "run", Nodes: nodes, Classrooms: classrooms, StudentsPerRoom: students,
 		Questions: *questions, AnswerFrom: *answerFrom, IntervalMs: interval.Milliseconds(),
 		ThinkMs: [2]int64{thinkMin.Milliseconds(), thinkMax.Milliseconds()}}
 	started := time.Now()
@@ -158,10 +158,10 @@ func runCmd(ctx context.Context, args []string) error {
 		r := &room{seeded: sr, session: sessions[i], node: teacherNode(i),
 			sent: make([]atomic.Int64, *questions), recv: make([][]time.Duration, *questions)}
 		for q := range r.recv {
-			r.recv[q] = make([]time.Duration, *students)
+			r.recv[q] = make([]time.Duration, students)
 		}
 		rooms[i] = r
-		for j := range *students {
+		for j := range students {
 			studs = append(studs, &student{room: r, i: j, sent: make([]atomic.Int64, *questions),
 				ack: make([]time.Duration, *questions), ackAt: make([]int64, *questions), rej: map[string]int64{}})
 		}
@@ -171,7 +171,7 @@ func runCmd(ctx context.Context, args []string) error {
 	// Open every socket: the teachers, then the students, each room split
 	// over the nodes so every broadcast crosses Redis to reach all of it.
 	var firstErr atomic.Value
-	fl, err := connectRooms(ctx, m, nodes, seededRooms, sessions, *students, *pf.dia, 64, 64, teacherNode, &firstErr)
+	fl, err := connectRooms(ctx, m, nodes, seededRooms, sessions, students, *pf.dia, 64, 64, teacherNode, &firstErr)
 	if err != nil {
 		return err
 	}
@@ -180,7 +180,7 @@ func runCmd(ctx context.Context, args []string) error {
 		r.teacher = fl.teachers[i]
 	}
 	for k, st := range studs {
-		st.sock = fl.students[k / *students][st.i]
+		st.sock = fl.students[k/students][st.i]
 	}
 	time.Sleep(2 * time.Second) // let joins and presence settle before the clock starts
 	res.RSSKiB = sampleAfter(before)
@@ -221,8 +221,8 @@ func runCmd(ctx context.Context, args []string) error {
 		res.FirstError = v.(string)
 	}
 
-	res.FanoutIdle = fanout(rooms, 0, min(*answerFrom, *questions), *students)
-	res.FanoutAnswering = fanout(rooms, min(*answerFrom, *questions), *questions, *students)
+	res.FanoutIdle = fanout(rooms, 0, min(*answerFrom, *questions), students)
+	res.FanoutAnswering = fanout(rooms, min(*answerFrom, *questions), *questions, students)
 	res.Answers = answers(studs, *answerFrom, *questions)
 	if err := checkAnswers(ctx, pool, studs, sessions, &res.Answers); err != nil {
 		return err

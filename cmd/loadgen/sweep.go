@@ -243,7 +243,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	nodes, pids, seeded, classrooms, students := ps.nodes, ps.pids, ps.seeded, &ps.classrooms, &ps.students
+	nodes, pids, seeded, classrooms, students := ps.nodes, ps.pids, ps.seeded, ps.classrooms, ps.students
 	if len(pids) == 0 {
 		return errors.New("-pids: the node processes' PIDs are required (CPU and RSS)")
 	}
@@ -271,7 +271,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	res := &SweepResult{Scenario: "sweep", Command: "loadgen sweep " + strings.Join(args, " "), Machine: machine(),
-		Nodes: nodes, Classrooms: *classrooms, StudentsPerRoom: *students, QuestionsPerPace: *perPace}
+		Nodes: nodes, Classrooms: classrooms, StudentsPerRoom: students, QuestionsPerPace: *perPace}
 	started := time.Now()
 
 	m, seededRooms, sessions, err := ps.open(ctx)
@@ -282,9 +282,9 @@ func sweepCmd(ctx context.Context, args []string) error {
 	rooms := make([]*sweepRoom, len(seededRooms))
 	var studs []*sweepStudent
 	for i, sr := range seededRooms {
-		r := newSweepRoom(sr, i, sessions[i], teacherNode(i), nq, *students)
+		r := newSweepRoom(sr, i, sessions[i], teacherNode(i), nq, students)
 		rooms[i] = r
-		for j := range *students {
+		for j := range students {
 			studs = append(studs, newSweepStudent(r, j, nq))
 		}
 	}
@@ -295,7 +295,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 	// Teachers, then students; a room's students alternate over the nodes
 	// (and teachers too), so every broadcast crosses Redis.
 	var firstErr atomic.Value
-	fl, err := connectRooms(ctx, m, nodes, seededRooms, sessions, *students, *pf.dia, 256, 64, teacherNode, &firstErr)
+	fl, err := connectRooms(ctx, m, nodes, seededRooms, sessions, students, *pf.dia, 256, 64, teacherNode, &firstErr)
 	if err != nil {
 		return err
 	}
