@@ -81,11 +81,15 @@ type PaceRow struct {
 	WindowSecs float64  `json:"window_seconds"`
 	// Commands: `next`s sent (retries included), admitted (no error
 	// reply: each opened a question), refused with `unavailable`.
-	Sent        int64            `json:"commands_sent"`
-	Admitted    int64            `json:"commands_admitted"`
-	Unavailable int64            `json:"refused_unavailable"`
-	Errors      map[string]int64 `json:"teacher_errors"` // by code, unavailable excluded
-	Dropped     int64            `json:"teacher_sockets_dropped"`
+	Sent        int64 `json:"commands_sent"`
+	Admitted    int64 `json:"commands_admitted"`
+	Unavailable int64 `json:"refused_unavailable"`
+	// RetryAfterMaxMs is the longest retry_after_ms of those refusals.
+	RetryAfterMaxMs int64 `json:"retry_after_max_ms"`
+	// OfferedPerSec is the commands offered: rooms ÷ pace.
+	OfferedPerSec float64          `json:"offered_per_sec"`
+	Errors        map[string]int64 `json:"teacher_errors"` // by code, unavailable excluded
+	Dropped       int64            `json:"teacher_sockets_dropped"`
 	// question.opened of admitted commands at the students.
 	Expected  int64 `json:"expected"`
 	Delivered int64 `json:"delivered"`
@@ -203,8 +207,24 @@ type sweep struct {
 	thinkHi   atomic.Int64
 	pace      atomic.Int64 // the pace running (for dropped teachers)
 	closing   atomic.Bool  // the run is over: sockets close on purpose
-	// By pace: broadcasts read out of order, gaps in seq (students).
-	outOfOrder, gaps []atomic.Int64
+	// By pace: broadcasts read out of order, gaps in seq (students), the
+	// longest retry_after_ms of an `unavailable` refusal (teachers).
+	outOfOrder, gaps, retryMax []atomic.Int64
+}
+
+func newSweep(paces int) *sweep {
+	return &sweep{outOfOrder: make([]atomic.Int64, paces), gaps: make([]atomic.Int64, paces), retryMax: make([]atomic.Int64, paces)}
+}
+
+// retryAfter keeps the longest retry_after_ms of the pace.
+func (sw *sweep) retryAfter(ms int64) {
+	m := &sw.retryMax[sw.pace.Load()]
+	for {
+		old := m.Load()
+		if ms <= old || m.CompareAndSwap(old, ms) {
+			return
+		}
+	}
 }
 
 // order checks a broadcast's seq against the last one a socket read and
@@ -316,7 +336,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 	fmt.Printf("sweep: %d sockets open in %.1fs (%d failed), idle RSS %.1f KiB/socket; paces %v, %d questions each\n",
 		sockets, res.Connect.Seconds, res.Connect.Failed, res.RSSPerSocketKiB, paces, *perPace)
 
-	sw := &sweep{outOfOrder: make([]atomic.Int64, len(paces)), gaps: make([]atomic.Int64, len(paces))}
+	sw := newSweep(len(paces))
 	var listeners sync.WaitGroup
 	for _, st := range studs {
 		if st.sock != nil {
@@ -403,6 +423,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 	rows := summarize(rooms, studs, paces, *thinkMin)
 	for p := range rows {
 		rows[p].OutOfOrder, rows[p].SeqGaps = sw.outOfOrder[p].Load(), sw.gaps[p].Load()
+		rows[p].RetryAfterMaxMs = sw.retryMax[p].Load()
 	}
 	stored, err := storedAnswers(ctx, pool, rooms, studs)
 	if err != nil {
@@ -584,10 +605,11 @@ func (r *sweepRoom) listen(ctx context.Context, sw *sweep, first *atomic.Value) 
 		case "session.ended":
 			return
 		case "error":
-			code := errorCode(f.Data)
+			code, retry := errorData(f.Data)
 			if code != "unavailable" {
 				first.CompareAndSwap(nil, "teacher got error: "+string(f.Data))
 			}
+			sw.retryAfter(retry)
 			r.mu.Lock()
 			r.errs[f.ID] = code
 			r.mu.Unlock()
@@ -598,13 +620,21 @@ func (r *sweepRoom) listen(ctx context.Context, sw *sweep, first *atomic.Value) 
 
 // errorCode reads the code of an `error` frame's data ("unknown" if none).
 func errorCode(data json.RawMessage) string {
+	code, _ := errorData(data)
+	return code
+}
+
+// errorData reads an `error` frame's code ("unknown" if none) and its
+// retry_after_ms (0 if none: only `unavailable` carries it).
+func errorData(data json.RawMessage) (string, int64) {
 	var e struct {
-		Code string `json:"code"`
+		Code         string `json:"code"`
+		RetryAfterMs int64  `json:"retry_after_ms"`
 	}
 	if json.Unmarshal(data, &e) != nil || e.Code == "" {
-		return "unknown"
+		return "unknown", 0
 	}
-	return e.Code
+	return e.Code, e.RetryAfterMs
 }
 
 // listen is a student: stamp each question.opened, answer a random option
@@ -689,6 +719,15 @@ func summarize(rooms []*sweepRoom, studs []*sweepStudent, paces []paceSpec, thin
 		lo, hi := thinkRange(spec.Every, thinkMin)
 		rows[p] = PaceRow{Pace: spec.String(), PaceMs: spec.Every.Milliseconds(), Answering: !spec.Quiet,
 			ThinkMs: [2]int64{lo.Milliseconds(), hi.Milliseconds()}, Errors: map[string]int64{}, Rejected: map[string]int64{}}
+	}
+	teachers := 0
+	for _, r := range rooms {
+		if r.teacher != nil {
+			teachers++
+		}
+	}
+	for p := range rows {
+		rows[p].OfferedPerSec = float64(teachers) / paces[p].Every.Seconds()
 	}
 	byRoom := map[*sweepRoom][]command{}
 	for _, r := range rooms {
@@ -859,9 +898,13 @@ var sweepColumns = []string{"pace (answers)", "commands admitted / refused `unav
 
 // markdownRow is one pace as a row of docs/benchmarks.md's table.
 func markdownRow(r PaceRow) string {
-	pace := r.Pace
+	pace := fmt.Sprintf("%s; %.0f `next`/s", r.Pace, r.OfferedPerSec)
 	if r.Answering {
-		pace = fmt.Sprintf("%s (think %.1f–%.1f s)", r.Pace, float64(r.ThinkMs[0])/1000, float64(r.ThinkMs[1])/1000)
+		pace = fmt.Sprintf("%s (think %.1f–%.1f s); %.0f `next`/s", r.Pace, float64(r.ThinkMs[0])/1000, float64(r.ThinkMs[1])/1000, r.OfferedPerSec)
+	}
+	refused := strconv.FormatInt(r.Unavailable, 10)
+	if r.RetryAfterMaxMs > 0 {
+		refused += fmt.Sprintf(" (retry after ≤ %d ms)", r.RetryAfterMaxMs)
 	}
 	dash := func(ok bool, s string) string {
 		if !ok {
@@ -892,7 +935,7 @@ func markdownRow(r PaceRow) string {
 	}
 	cells := []string{
 		pace,
-		fmt.Sprintf("%d / %d", r.Admitted, r.Unavailable),
+		fmt.Sprintf("%d / %s", r.Admitted, refused),
 		delivered,
 		dash(r.LastOfRoom.N > 0, fmt.Sprintf("%s / %s / %s ms", num(r.LastOfRoom.P50), num(r.LastOfRoom.P99), num(r.LastOfRoom.Max))) + incomplete(r.Incomplete),
 		ack,

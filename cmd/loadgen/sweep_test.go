@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -174,7 +175,7 @@ func TestMarkdownRow(t *testing.T) {
 	if n := strings.Count(row, "|"); n != len(sweepColumns)+1 {
 		t.Fatalf("%d cells in %q", n-1, row)
 	}
-	for _, want := range []string{"| 1s (think 0.4–0.8 s) |", "| 2 / 1 |", "| 4 / 4 (100.0 %), in order |", "| 7.0 / 30.0 / 30.0 ms |",
+	for _, want := range []string{"| 1s (think 0.4–0.8 s); 0 `next`/s |", "| 2 / 1 |", "| 4 / 4 (100.0 %), in order |", "| 7.0 / 30.0 / 30.0 ms |",
 		"rejected closed 1", "| 2 = 2 ✓ |", "| 512 |", "| 6.25 |", "| 1.50 (0.75) |"} {
 		if !strings.Contains(row, want) {
 			t.Errorf("row lacks %q:\n%s", want, row)
@@ -185,7 +186,7 @@ func TestMarkdownRow(t *testing.T) {
 		t.Errorf("loss not shown: %s", row)
 	}
 	quiet := markdownRow(rows[1])
-	if !strings.Contains(quiet, "| 1s/quiet |") || !strings.Contains(quiet, "(1 rooms incomplete)") {
+	if !strings.Contains(quiet, "| 1s/quiet; 0 `next`/s |") || !strings.Contains(quiet, "(1 rooms incomplete)") {
 		t.Errorf("quiet row: %s", quiet)
 	}
 	md := sweepMarkdown(&SweepResult{Rows: rows, Command: "loadgen sweep -paces 1s"})
@@ -195,7 +196,7 @@ func TestMarkdownRow(t *testing.T) {
 }
 
 func TestOrderCountsGapsAndReordering(t *testing.T) {
-	sw := &sweep{outOfOrder: make([]atomic.Int64, 2), gaps: make([]atomic.Int64, 2)}
+	sw := newSweep(2)
 	last := int64(0)
 	for _, seq := range []int64{0, 5, 0, 6, 7} { // 0: a direct message
 		last = sw.order(last, seq)
@@ -277,7 +278,7 @@ func TestTeacherRetriesRefusedCommands(t *testing.T) {
 	defer sock.Close()
 	r := newSweepRoom(SeededClassroom{}, 0, "s1", srv.URL, 20, 1)
 	r.teacher = sock
-	sw := &sweep{}
+	sw := newSweep(1)
 	var first atomic.Value
 	go r.listen(ctx, sw, &first)
 	r.drive(ctx, 0, time.Now(), 50*time.Millisecond, 3, 12)
@@ -317,5 +318,13 @@ func TestTeacherRetriesRefusedCommands(t *testing.T) {
 	}
 	if v := first.Load(); v != nil {
 		t.Fatalf("an unavailable refusal was reported as an error: %v", v)
+	}
+	if got := sw.retryMax[0].Load(); got != 50 {
+		t.Fatalf("longest retry_after_ms = %d, want 50", got)
+	}
+	row.RetryAfterMaxMs = sw.retryMax[0].Load()
+	if md := markdownRow(row); !strings.Contains(md, fmt.Sprintf("| %d / %d (retry after ≤ 50 ms) |", row.Admitted, row.Unavailable)) ||
+		!strings.Contains(md, "20 `next`/s") {
+		t.Fatalf("row: %s", md)
 	}
 }
