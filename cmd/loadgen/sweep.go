@@ -183,8 +183,17 @@ type sweepStudent struct {
 	ackAt []atomic.Int64 // per question: answer.accepted read (unix ns)
 	mu    sync.Mutex
 	ids   map[int]string // question → answer_id
-	rej   map[int]string // question → rejection code
+	rej   map[int]string // question → final rejection code
+	// retried: question → `unavailable` refusals of its answer, each
+	// re-sent (the same answer) after the retry_after_ms asked for.
+	retried map[int]int
+	// answers: question → the answer sent and not yet accepted or finally
+	// rejected (for a re-send).
+	answers map[int]map[string]any
 }
+
+// maxAnswerRetries bounds the re-sends of one answer refused `unavailable`.
+const maxAnswerRetries = 3
 
 func newSweepRoom(sr SeededClassroom, index int, session, node string, questions, students int) *sweepRoom {
 	r := &sweepRoom{seeded: sr, index: index, session: session, node: node, recv: make([][]atomic.Int64, questions), errs: map[string]string{},
@@ -197,7 +206,8 @@ func newSweepRoom(sr SeededClassroom, index int, session, node string, questions
 
 func newSweepStudent(r *sweepRoom, i, questions int) *sweepStudent {
 	return &sweepStudent{room: r, i: i, sent: make([]atomic.Int64, questions), ackAt: make([]atomic.Int64, questions),
-		ids: map[int]string{}, rej: map[int]string{}}
+		ids: map[int]string{}, rej: map[int]string{}, retried: map[int]int{},
+		answers: map[int]map[string]any{}}
 }
 
 // sweep holds what the students read while a pace runs.
@@ -661,10 +671,13 @@ func (st *sweepStudent) listen(ctx context.Context, sw *sweep) {
 			}
 			lo, hi := sw.thinkLo.Load(), sw.thinkHi.Load()
 			think := time.Duration(lo + rand.Int64N(hi-lo+1))
-			qid, opt := d.Question.ID, d.Question.Options[rand.IntN(len(d.Question.Options))].ID
+			ans := map[string]any{"question_id": d.Question.ID, "choices": []string{d.Question.Options[rand.IntN(len(d.Question.Options))].ID}}
+			st.mu.Lock()
+			st.answers[q] = ans
+			st.mu.Unlock()
 			time.AfterFunc(think, func() {
 				st.sent[q].Store(time.Now().UnixNano())
-				_ = st.sock.Send(ctx, "answer", "a-"+strconv.Itoa(q), map[string]any{"question_id": qid, "choices": []string{opt}})
+				_ = st.sock.Send(ctx, "answer", "a-"+strconv.Itoa(q), ans)
 			})
 		case "answer.accepted":
 			q, ok := answerIndex(f.ID, n)
@@ -675,19 +688,32 @@ func (st *sweepStudent) listen(ctx context.Context, sw *sweep) {
 			var a struct {
 				AnswerID string `json:"answer_id"`
 			}
+			st.mu.Lock()
+			delete(st.answers, q)
 			if json.Unmarshal(f.Data, &a) == nil && a.AnswerID != "" {
-				st.mu.Lock()
 				st.ids[q] = a.AnswerID
-				st.mu.Unlock()
 			}
+			st.mu.Unlock()
 		case "answer.rejected", "error":
 			q, ok := answerIndex(f.ID, n)
 			if !ok {
 				continue
 			}
-			code := errorCode(f.Data)
+			code, retry := errorData(f.Data)
 			st.mu.Lock()
-			st.rej[q] = code
+			ans := st.answers[q]
+			if code == "unavailable" && st.retried[q] < maxAnswerRetries && ans != nil {
+				// As a client would: the same answer again after the
+				// delay asked for (a re-sent answer is idempotent). Its
+				// ack latency still counts from the first send.
+				st.retried[q]++
+				time.AfterFunc(time.Duration(retry)*time.Millisecond, func() {
+					_ = st.sock.Send(ctx, "answer", "a-"+strconv.Itoa(q), ans)
+				})
+			} else {
+				st.rej[q] = code
+				delete(st.answers, q)
+			}
 			st.mu.Unlock()
 		case "session.ended":
 			return
@@ -787,6 +813,9 @@ func summarize(rooms []*sweepRoom, studs []*sweepStudent, paces []paceSpec, thin
 			row := &rows[c.pace]
 			if code, ok := st.rej[q]; ok {
 				row.Rejected[code]++
+			}
+			if n := st.retried[q]; n > 0 {
+				row.Rejected["unavailable, re-sent"] += int64(n)
 			}
 			t0 := st.sent[q].Load()
 			if t0 == 0 {

@@ -230,24 +230,11 @@ func TestTeacherRetriesRefusedCommands(t *testing.T) {
 	var mu sync.Mutex
 	var opened []string // ids of the `next`s the endpoint admitted, in order
 	refused := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		ctx := r.Context()
-		if wsjson.Write(ctx, c, map[string]any{"type": "welcome", "data": map[string]any{}}) != nil {
-			return
-		}
-		refuse := true
-		for {
-			var f client.Frame
-			if wsjson.Read(ctx, c, &f) != nil {
-				return
-			}
+	refuse := true
+	srv := fakeNode(nil, func(ctx context.Context, c *websocket.Conn, f client.Frame) bool {
+		{
 			if f.Type != "next" {
-				continue
+				return true
 			}
 			mu.Lock()
 			var reply map[string]any
@@ -262,11 +249,9 @@ func TestTeacherRetriesRefusedCommands(t *testing.T) {
 			}
 			refuse = !refuse
 			mu.Unlock()
-			if wsjson.Write(ctx, c, reply) != nil {
-				return
-			}
+			return wsjson.Write(ctx, c, reply) == nil
 		}
-	}))
+	})
 	defer srv.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -326,5 +311,92 @@ func TestTeacherRetriesRefusedCommands(t *testing.T) {
 	if md := markdownRow(row); !strings.Contains(md, fmt.Sprintf("| %d / %d (retry after ≤ 50 ms) |", row.Admitted, row.Unavailable)) ||
 		!strings.Contains(md, "20 `next`/s") {
 		t.Fatalf("row: %s", md)
+	}
+}
+
+// fakeNode is an in-process WebSocket endpoint for the load generator's
+// own logic: it sends `welcome` and the frames of greet, then hands every
+// frame read to handle until handle returns false or the socket closes.
+func fakeNode(greet []map[string]any, handle func(ctx context.Context, c *websocket.Conn, f client.Frame) bool) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		ctx := r.Context()
+		if wsjson.Write(ctx, c, map[string]any{"type": "welcome", "data": map[string]any{}}) != nil {
+			return
+		}
+		for _, g := range greet {
+			if wsjson.Write(ctx, c, g) != nil {
+				return
+			}
+		}
+		for {
+			var f client.Frame
+			if wsjson.Read(ctx, c, &f) != nil || !handle(ctx, c, f) {
+				return
+			}
+		}
+	}))
+}
+
+// TestStudentResendsAnswerRefusedUnavailable: an answer refused with
+// `unavailable` is sent again, the same, after retry_after_ms; its ack
+// counts from the first send, and the refusal is counted as re-sent.
+func TestStudentResendsAnswerRefusedUnavailable(t *testing.T) {
+	var mu sync.Mutex
+	var got []string // the answers' choices as the endpoint read them
+	// The question arrives as the node would broadcast it (the client
+	// keeps it until the student listens).
+	opened := map[string]any{"type": "question.opened", "seq": 1,
+		"data": map[string]any{"question": map[string]any{"id": "q0", "index": 0, "options": []map[string]any{{"id": "o1"}}}}}
+	srv := fakeNode([]map[string]any{opened}, func(ctx context.Context, c *websocket.Conn, f client.Frame) bool {
+		if f.Type != "answer" {
+			return true
+		}
+		mu.Lock()
+		got = append(got, string(f.Data))
+		n := len(got)
+		mu.Unlock()
+		if n == 1 {
+			return wsjson.Write(ctx, c, map[string]any{"type": "error", "id": f.ID,
+				"data": map[string]any{"code": "unavailable", "message": "over capacity", "retry_after_ms": 20}}) == nil
+		}
+		return wsjson.Write(ctx, c, map[string]any{"type": "answer.accepted", "id": f.ID,
+			"data": map[string]any{"answer_id": "ans-1", "question_id": "q0", "received_at": time.Now()}}) == nil
+	})
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sock, err := dial(ctx, srv.URL, "token", "s1", 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	r := newSweepRoom(SeededClassroom{}, 0, "s1", srv.URL, 1, 1)
+	st := newSweepStudent(r, 0, 1)
+	st.sock = sock
+	sw := newSweep(1)
+	sw.answering.Store(true)
+	sw.thinkLo.Store(int64(time.Millisecond))
+	sw.thinkHi.Store(int64(time.Millisecond))
+	go st.listen(ctx, sw)
+	for st.ackAt[0].Load() == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("no ack")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || got[0] != got[1] {
+		t.Fatalf("the endpoint read %q", got)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.retried[0] != 1 || st.ids[0] != "ans-1" || len(st.rej) != 0 || len(st.answers) != 0 {
+		t.Fatalf("retried %v, ids %v, rejected %v, pending %v", st.retried, st.ids, st.rej, st.answers)
 	}
 }
