@@ -90,6 +90,8 @@ type PaceRow struct {
 	OfferedPerSec float64          `json:"offered_per_sec"`
 	Errors        map[string]int64 `json:"teacher_errors"` // by code, unavailable excluded
 	Dropped       int64            `json:"teacher_sockets_dropped"`
+	// StudentsDropped: student sockets closed under the sweep in the pace.
+	StudentsDropped int64 `json:"student_sockets_dropped"`
 	// question.opened of admitted commands at the students.
 	Expected  int64 `json:"expected"`
 	Delivered int64 `json:"delivered"`
@@ -218,12 +220,14 @@ type sweep struct {
 	pace      atomic.Int64 // the pace running (for dropped teachers)
 	closing   atomic.Bool  // the run is over: sockets close on purpose
 	// By pace: broadcasts read out of order, gaps in seq (students), the
-	// longest retry_after_ms of an `unavailable` refusal (teachers).
-	outOfOrder, gaps, retryMax []atomic.Int64
+	// longest retry_after_ms of an `unavailable` refusal (teachers),
+	// student sockets closed under the sweep.
+	outOfOrder, gaps, retryMax, dropped []atomic.Int64
 }
 
 func newSweep(paces int) *sweep {
-	return &sweep{outOfOrder: make([]atomic.Int64, paces), gaps: make([]atomic.Int64, paces), retryMax: make([]atomic.Int64, paces)}
+	return &sweep{outOfOrder: make([]atomic.Int64, paces), gaps: make([]atomic.Int64, paces),
+		retryMax: make([]atomic.Int64, paces), dropped: make([]atomic.Int64, paces)}
 }
 
 // retryAfter keeps the longest retry_after_ms of the pace.
@@ -433,7 +437,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 	rows := summarize(rooms, studs, paces, *thinkMin)
 	for p := range rows {
 		rows[p].OutOfOrder, rows[p].SeqGaps = sw.outOfOrder[p].Load(), sw.gaps[p].Load()
-		rows[p].RetryAfterMaxMs = sw.retryMax[p].Load()
+		rows[p].RetryAfterMaxMs, rows[p].StudentsDropped = sw.retryMax[p].Load(), sw.dropped[p].Load()
 	}
 	stored, err := storedAnswers(ctx, pool, rooms, studs)
 	if err != nil {
@@ -655,6 +659,9 @@ func (st *sweepStudent) listen(ctx context.Context, sw *sweep) {
 	for {
 		f, err := st.sock.Next(ctx)
 		if err != nil {
+			if ctx.Err() == nil && !sw.closing.Load() {
+				sw.dropped[sw.pace.Load()].Add(1)
+			}
 			return
 		}
 		last = sw.order(last, f.Seq)
@@ -922,7 +929,7 @@ func storedAnswers(ctx context.Context, pool *pgxpool.Pool, rooms []*sweepRoom, 
 // sweepColumns are the markdown table's header.
 var sweepColumns = []string{"pace (answers)", "commands admitted / refused `unavailable`", "delivered / expected",
 	"command → last student p50 / p99 / max", "ack p50 / p99", "durable answers/s", "acked = stored",
-	"teacher errors", "teacher sockets dropped", "node CPU µs / (student × question)",
+	"teacher errors", "sockets dropped: teachers / students", "node CPU µs / (student × question)",
 	"PG CPU ms / command", "PG CPU ms / answer (net)", "RSS KiB / socket"}
 
 // markdownRow is one pace as a row of docs/benchmarks.md's table.
@@ -971,7 +978,7 @@ func markdownRow(r PaceRow) string {
 		dash(r.Answering, fmt.Sprintf("%.0f", r.DurablePerSec)),
 		ackStored,
 		dash(len(r.Errors) > 0, codes(r.Errors)),
-		strconv.FormatInt(r.Dropped, 10),
+		fmt.Sprintf("%d / %d", r.Dropped, r.StudentsDropped),
 		dash(r.Expected > 0, fmt.Sprintf("%.0f", r.NodeUsPerSQ)),
 		dash(r.Admitted > 0, fmt.Sprintf("%.2f", r.PGMsPerCommand)),
 		dash(r.Acked > 0, fmt.Sprintf("%.2f%s", r.PGMsPerAnswer, net)),

@@ -186,7 +186,7 @@ func TestMarkdownRow(t *testing.T) {
 		t.Errorf("loss not shown: %s", row)
 	}
 	quiet := markdownRow(rows[1])
-	if !strings.Contains(quiet, "| 1s/quiet; 0 `next`/s |") || !strings.Contains(quiet, "(1 rooms incomplete)") {
+	if !strings.Contains(quiet, "| 1s/quiet; 0 `next`/s |") || !strings.Contains(quiet, "| 1 / 0 |") || !strings.Contains(quiet, "(1 rooms incomplete)") {
 		t.Errorf("quiet row: %s", quiet)
 	}
 	md := sweepMarkdown(&SweepResult{Rows: rows, Command: "loadgen sweep -paces 1s"})
