@@ -231,7 +231,7 @@ func TestTeacherRetriesRefusedCommands(t *testing.T) {
 	var opened []string // ids of the `next`s the endpoint admitted, in order
 	refused := 0
 	refuse := true
-	srv := fakeNode(nil, func(ctx context.Context, c *websocket.Conn, f client.Frame) bool {
+	ctx, sock := fakeNode(t, nil, func(ctx context.Context, c *websocket.Conn, f client.Frame) bool {
 		{
 			if f.Type != "next" {
 				return true
@@ -240,8 +240,7 @@ func TestTeacherRetriesRefusedCommands(t *testing.T) {
 			var reply map[string]any
 			if refuse {
 				refused++
-				reply = map[string]any{"type": "error", "id": f.ID,
-					"data": map[string]any{"code": "unavailable", "message": "over capacity", "retry_after_ms": 50}}
+				reply = unavailable(f.ID, 50)
 			} else {
 				opened = append(opened, f.ID)
 				reply = map[string]any{"type": "question.opened", "seq": len(opened),
@@ -252,16 +251,7 @@ func TestTeacherRetriesRefusedCommands(t *testing.T) {
 			return wsjson.Write(ctx, c, reply) == nil
 		}
 	})
-	defer srv.Close()
-
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	sock, err := dial(ctx, srv.URL, "token", "s1", 16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sock.Close()
-	r := newSweepRoom(SeededClassroom{}, 0, "s1", srv.URL, 20, 1)
+	r := newSweepRoom(SeededClassroom{}, 0, "s1", "", 20, 1)
 	r.teacher = sock
 	sw := newSweep(1)
 	var first atomic.Value
@@ -314,11 +304,14 @@ func TestTeacherRetriesRefusedCommands(t *testing.T) {
 	}
 }
 
-// fakeNode is an in-process WebSocket endpoint for the load generator's
-// own logic: it sends `welcome` and the frames of greet, then hands every
-// frame read to handle until handle returns false or the socket closes.
-func fakeNode(greet []map[string]any, handle func(ctx context.Context, c *websocket.Conn, f client.Frame) bool) *httptest.Server {
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// fakeNode starts an in-process WebSocket endpoint for the load
+// generator's own logic and dials it: the endpoint sends `welcome` and the
+// frames of greet, then hands every frame read to handle until handle
+// returns false or the socket closes. It returns a context bounded to a
+// minute and the open socket; both end with the test.
+func fakeNode(t *testing.T, greet []map[string]any, handle func(ctx context.Context, c *websocket.Conn, f client.Frame) bool) (context.Context, *client.Socket) {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			return
@@ -340,6 +333,21 @@ func fakeNode(greet []map[string]any, handle func(ctx context.Context, c *websoc
 			}
 		}
 	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	sock, err := dial(ctx, srv.URL, "token", "s1", 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sock.Close)
+	return ctx, sock
+}
+
+// unavailable is the node's refusal of frame id when over capacity.
+func unavailable(id string, retryAfterMs int) map[string]any {
+	return map[string]any{"type": "error", "id": id,
+		"data": map[string]any{"code": "unavailable", "message": "over capacity", "retry_after_ms": retryAfterMs}}
 }
 
 // TestStudentResendsAnswerRefusedUnavailable: an answer refused with
@@ -352,7 +360,7 @@ func TestStudentResendsAnswerRefusedUnavailable(t *testing.T) {
 	// keeps it until the student listens).
 	opened := map[string]any{"type": "question.opened", "seq": 1,
 		"data": map[string]any{"question": map[string]any{"id": "q0", "index": 0, "options": []map[string]any{{"id": "o1"}}}}}
-	srv := fakeNode([]map[string]any{opened}, func(ctx context.Context, c *websocket.Conn, f client.Frame) bool {
+	ctx, sock := fakeNode(t, []map[string]any{opened}, func(ctx context.Context, c *websocket.Conn, f client.Frame) bool {
 		if f.Type != "answer" {
 			return true
 		}
@@ -361,21 +369,12 @@ func TestStudentResendsAnswerRefusedUnavailable(t *testing.T) {
 		n := len(got)
 		mu.Unlock()
 		if n == 1 {
-			return wsjson.Write(ctx, c, map[string]any{"type": "error", "id": f.ID,
-				"data": map[string]any{"code": "unavailable", "message": "over capacity", "retry_after_ms": 20}}) == nil
+			return wsjson.Write(ctx, c, unavailable(f.ID, 20)) == nil
 		}
 		return wsjson.Write(ctx, c, map[string]any{"type": "answer.accepted", "id": f.ID,
 			"data": map[string]any{"answer_id": "ans-1", "question_id": "q0", "received_at": time.Now()}}) == nil
 	})
-	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	sock, err := dial(ctx, srv.URL, "token", "s1", 16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sock.Close()
-	r := newSweepRoom(SeededClassroom{}, 0, "s1", srv.URL, 1, 1)
+	r := newSweepRoom(SeededClassroom{}, 0, "s1", "", 1, 1)
 	st := newSweepStudent(r, 0, 1)
 	st.sock = sock
 	sw := newSweep(1)
