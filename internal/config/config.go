@@ -43,6 +43,9 @@ type Server struct {
 	// OutboxPollInterval is how often the relay looks at the outbox without
 	// a notification.
 	OutboxPollInterval time.Duration
+	// OutboxRelays is how many relay workers (one RabbitMQ channel and at
+	// most one outbox partition each) the node runs.
+	OutboxRelays int
 	// DBMaxConns sizes the node's PostgreSQL pool (pool_max_conns in
 	// DATABASE_URL wins).
 	DBMaxConns int
@@ -178,6 +181,7 @@ func LoadServer(get Getenv) (Server, error) {
 
 		OutboxBatchSize:    r.integer("OUTBOX_BATCH_SIZE", 500, 1, 10_000),
 		OutboxPollInterval: r.duration("OUTBOX_POLL_INTERVAL", 500*time.Millisecond, 10*time.Millisecond, time.Minute),
+		OutboxRelays:       r.integer("OUTBOX_RELAYS", 4, 1, 16),
 		DBMaxConns:         r.integer("DB_MAX_CONNS", 16, 2, 1000),
 	}
 	if c.NodeID == "" {
