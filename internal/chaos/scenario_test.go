@@ -1,0 +1,324 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// result is one row of the table.
+type result struct {
+	name                                     string
+	acked, stored, lost, dupAnswers          int
+	eventsLost, eventsDup, missed, cmdFailed int
+	recovery                                 float64 // -1: not measured
+}
+
+var (
+	resultsMu sync.Mutex
+	results   []result
+)
+
+// full is true under make chaos (CHAOS=full): every scenario, full length.
+func full() bool { return os.Getenv("CHAOS") == "full" }
+
+// scenario runs a live session, calls fault two seconds into the second
+// question (fault returns when the fault has ended), and counts.
+func scenario(t *testing.T, name string, proxied bool, fault func(s *stack, pg, rd *proxy)) {
+	s, pg, rd := newStack(t, proxied)
+	se := startSession(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var recovery float64 = -1
+	var faultWG sync.WaitGroup
+	state := func() string {
+		var st string
+		_ = s.pool.QueryRow(ctx, `SELECT state FROM sessions WHERE id = $1`, se.id).Scan(&st)
+		return st
+	}
+	opened := func() int {
+		var n int
+		_ = s.pool.QueryRow(ctx, `SELECT count(*) FROM session_questions WHERE session_id = $1`, se.id).Scan(&n)
+		return n
+	}
+	if err := se.command(ctx, "start", func() bool { return state() != "lobby" }); err != nil {
+		t.Fatal(err)
+	}
+	for q := range nQuestions {
+		if err := se.command(ctx, "next", func() bool { return opened() > q }); err != nil {
+			t.Fatal(err)
+		}
+		if q == 1 {
+			faultWG.Go(func() {
+				time.Sleep(2 * time.Second)
+				fault(s, pg, rd)
+				end := time.Now()
+				for ctx.Err() == nil && time.Since(end) < 2*time.Minute {
+					allReady := true
+					for _, p := range s.nodes {
+						if s.alive(p) && !s.ready(p) {
+							allReady = false
+						}
+					}
+					if allReady && se.connectedCount() == nStudents {
+						recovery = time.Since(end).Seconds()
+						return
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			})
+		}
+		// The question closes at its deadline (any node's sweeper).
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			var closed bool
+			_ = s.pool.QueryRow(ctx, `SELECT closed_at IS NOT NULL FROM session_questions WHERE session_id = $1 AND idx = $2`, se.id, q).Scan(&closed)
+			if closed {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("question %d never closed", q)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if q == 1 {
+			faultWG.Wait()
+		}
+	}
+	if err := se.command(ctx, "end", func() bool { return state() == "ended" }); err != nil {
+		t.Fatal(err)
+	}
+	// Students see session.ended (or reconnect into the ended session).
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		done := 0
+		for _, st := range se.students {
+			st.mu.Lock()
+			if st.ended {
+				done++
+			}
+			st.mu.Unlock()
+		}
+		if done == nStudents {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	se.cancel()
+	se.wg.Wait()
+	// The pipeline settles: the outbox empty and the events stable.
+	var last int = -1
+	for end := time.Now().Add(2 * time.Minute); time.Now().Before(end); {
+		var outbox, evs int
+		_ = s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM events WHERE session_id = $1)`, se.id).Scan(&outbox, &evs)
+		if outbox == 0 && evs == last {
+			break
+		}
+		last = evs
+		time.Sleep(time.Second)
+	}
+	r := count(t, ctx, se)
+	r.name, r.recovery = name, recovery
+	resultsMu.Lock()
+	results = append(results, r)
+	resultsMu.Unlock()
+	t.Logf("%s", header()+"\n"+r.row())
+	if r.lost+r.dupAnswers+r.eventsLost+r.eventsDup+r.missed > 0 {
+		t.Errorf("%s lost or doubled something: %+v", name, r)
+	}
+	if r.acked == 0 {
+		t.Errorf("%s: no answer was acknowledged", name)
+	}
+}
+
+// count reads what happened from PostgreSQL and the clients' logs.
+func count(t *testing.T, ctx context.Context, se *session) result {
+	db := se.s.pool
+	var r result
+	r.cmdFailed = int(se.commandFailures.Load())
+	var ids []string
+	var seq int64
+	if err := db.QueryRow(ctx, `SELECT seq FROM sessions WHERE id = $1`, se.id).Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range se.students {
+		st.mu.Lock()
+		for _, id := range st.acked {
+			ids = append(ids, id)
+		}
+		for n := st.covered + 1; n <= seq; n++ {
+			if !st.seen[n] {
+				r.missed++
+			}
+		}
+		st.mu.Unlock()
+	}
+	r.acked = len(ids)
+	q := func(dst *int, sql string, args ...any) {
+		if err := db.QueryRow(ctx, sql, args...).Scan(dst); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	q(&r.stored, `SELECT count(*) FROM answers WHERE session_id = $1`, se.id)
+	q(&r.lost, `SELECT count(*) FROM unnest($2::uuid[]) a(id)
+		WHERE NOT EXISTS (SELECT 1 FROM answers WHERE session_id = $1 AND id = a.id)`, se.id, ids)
+	q(&r.dupAnswers, `SELECT count(*) - count(DISTINCT (question_id, student_id)) FROM answers WHERE session_id = $1`, se.id)
+	// Every stored answer and every opened question has its event, and the
+	// session's start and end theirs.
+	q(&r.eventsLost, `SELECT
+		(SELECT count(*) FROM answers a WHERE a.session_id = $1 AND NOT EXISTS (SELECT 1 FROM events e
+			WHERE e.session_id = $1 AND e.name = 'answer_submitted' AND e.user_id = a.student_id AND e.data->>'question_id' = a.question_id::text))
+		+ (SELECT count(*) FROM session_questions sq WHERE sq.session_id = $1 AND NOT EXISTS (SELECT 1 FROM events e
+			WHERE e.session_id = $1 AND e.name = 'question_displayed' AND e.data->>'question_id' = sq.question_id::text))
+		+ (SELECT count(*) FROM session_questions sq WHERE sq.session_id = $1 AND NOT EXISTS (SELECT 1 FROM events e
+			WHERE e.session_id = $1 AND e.name = 'question_closed' AND e.data->>'question_id' = sq.question_id::text))
+		+ (SELECT count(*) FROM unnest(ARRAY['session_started', 'session_ended']) n(name) WHERE NOT EXISTS (SELECT 1 FROM events e
+			WHERE e.session_id = $1 AND e.name = n.name))`, se.id)
+	q(&r.eventsDup, `SELECT count(*) - count(DISTINCT (name, coalesce(user_id::text, ''), coalesce(data->>'question_id', '')))
+		FROM events WHERE session_id = $1
+		AND name IN ('answer_submitted', 'question_displayed', 'question_closed', 'session_started', 'session_ended')`, se.id)
+	return r
+}
+
+func header() string {
+	return fmt.Sprintf("%-34s %6s %6s %5s %5s %7s %6s %7s %5s %9s", "scenario", "acked", "stored", "lost", "dup",
+		"ev.lost", "ev.dup", "missed", "cmd!", "recovery")
+}
+
+func (r result) row() string {
+	rec := "n/a"
+	if r.recovery >= 0 {
+		rec = fmt.Sprintf("%.1fs", r.recovery)
+	}
+	return fmt.Sprintf("%-34s %6d %6d %5d %5d %7d %6d %7d %5d %9s", r.name, r.acked, r.stored, r.lost, r.dupAnswers,
+		r.eventsLost, r.eventsDup, r.missed, r.cmdFailed, rec)
+}
+
+// TestZTable prints the table of every scenario run (last: Z).
+func TestZTable(t *testing.T) {
+	resultsMu.Lock()
+	defer resultsMu.Unlock()
+	if len(results) == 0 {
+		t.Skip("no scenario ran")
+	}
+	lines := []string{header()}
+	for _, r := range results {
+		lines = append(lines, r.row())
+	}
+	table := strings.Join(lines, "\n")
+	fmt.Println("\n" + table)
+	if out := os.Getenv("CHAOS_TABLE"); out != "" {
+		_ = os.WriteFile(out, []byte(table+"\n"), 0o644)
+	}
+}
+
+func outage(short, long time.Duration) time.Duration {
+	if full() {
+		return long
+	}
+	return short
+}
+
+// 1. A node SIGKILL'd mid-question: its students move to the other node and
+// resume; the question still closes at its deadline.
+func TestS1NodeKilled(t *testing.T) {
+	scenario(t, "1 node SIGKILL", false, func(s *stack, _, _ *proxy) {
+		s.kill(s.nodes[1], syscall.SIGKILL)
+	})
+}
+
+// 4. RabbitMQ stopped (30 s; 8 s in the short form): answering and commands
+// never fail; the outbox drains afterwards.
+func TestS4RabbitMQDown(t *testing.T) {
+	d := outage(8*time.Second, 30*time.Second)
+	scenario(t, fmt.Sprintf("4 RabbitMQ down %s", d), false, func(s *stack, _, _ *proxy) {
+		services(t, "stop-rabbit", s.dir)
+		time.Sleep(d)
+		services(t, "start-rabbit", s.dir)
+	})
+}
+
+func fullOnly(t *testing.T) {
+	if !full() {
+		t.Skip("full suite only (make chaos, CHAOS=full)")
+	}
+}
+
+// 2. Rolling restart: both nodes SIGTERM'd (drain, 1001) and restarted one
+// after the other.
+func TestS2RollingRestart(t *testing.T) {
+	fullOnly(t)
+	scenario(t, "2 rolling restart (SIGTERM)", false, func(s *stack, _, _ *proxy) {
+		for _, p := range s.nodes {
+			s.kill(p, syscall.SIGTERM)
+			s.start(p)
+			s.waitReady(p, time.Minute)
+		}
+	})
+}
+
+// 3a. Redis stopped for 10 s, then restarted with its data.
+func TestS3aRedisDown(t *testing.T) {
+	fullOnly(t)
+	scenario(t, "3a Redis down 10s", false, func(s *stack, _, _ *proxy) {
+		services(t, "stop-redis", s.dir)
+		time.Sleep(10 * time.Second)
+		services(t, "start-redis", s.dir)
+	})
+}
+
+// 3b. Redis restarted empty: histories gone, resumes get the snapshot.
+func TestS3bRedisEmpty(t *testing.T) {
+	fullOnly(t)
+	scenario(t, "3b Redis restarted empty", false, func(s *stack, _, _ *proxy) {
+		services(t, "stop-redis", s.dir)
+		entries, _ := os.ReadDir(filepath.Join(s.dir, "redis"))
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), "appendonly") || strings.HasSuffix(e.Name(), ".rdb") {
+				_ = os.RemoveAll(filepath.Join(s.dir, "redis", e.Name()))
+			}
+		}
+		services(t, "start-redis", s.dir)
+	})
+}
+
+// 5. PostgreSQL stopped for 5 s: answers in flight are refused with a
+// retryable error, never acknowledged and lost; no node restarts.
+func TestS5PostgresDown(t *testing.T) {
+	fullOnly(t)
+	scenario(t, "5 PostgreSQL down 5s", false, func(s *stack, _, _ *proxy) {
+		services(t, "stop-pg", s.dir)
+		time.Sleep(5 * time.Second)
+		services(t, "start-pg", s.dir)
+	})
+}
+
+// 6. The event worker SIGKILL'd while it stores, then started again.
+func TestS6WorkerKilled(t *testing.T) {
+	fullOnly(t)
+	scenario(t, "6 event worker SIGKILL", false, func(s *stack, _, _ *proxy) {
+		s.kill(s.worker, syscall.SIGKILL)
+		time.Sleep(2 * time.Second)
+		s.start(s.worker)
+		s.waitReady(s.worker, time.Minute)
+	})
+}
+
+// 7. Slow, lossy PostgreSQL then Redis: 50–200 ms per chunk and stalls.
+func TestS7SlowDependencies(t *testing.T) {
+	fullOnly(t)
+	scenario(t, "7 slow PostgreSQL, then Redis", true, func(s *stack, pg, rd *proxy) {
+		pg.slow.Store(true)
+		time.Sleep(8 * time.Second)
+		pg.slow.Store(false)
+		rd.slow.Store(true)
+		time.Sleep(8 * time.Second)
+		rd.slow.Store(false)
+	})
+}
