@@ -9,7 +9,9 @@
 # (18080: node A; B, worker and pprof listeners follow), BENCH_CLASSROOMS (334),
 # BENCH_QUESTIONS (20), BENCH_SOCKETS (one node's sockets; default the
 # file-descriptor limit minus headroom, at most 20000), BENCH_EVENT_RATE
-# (20000), BENCH_ANSWERS (10000000), BENCH_MICRO (1 = run them).
+# (20000), BENCH_ANSWERS (10000000), BENCH_MICRO (1 = run them),
+# BENCH_ONLY (pipeline = seed and run only the pipeline scenario, with one
+# and then two nodes relaying).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -100,9 +102,12 @@ classrooms=${BENCH_CLASSROOMS:-334}
 per_room=30
 seed_rooms=$(((sockets + per_room - 1) / per_room))
 seed_rooms=$((seed_rooms > classrooms ? seed_rooms : classrooms))
+only=${BENCH_ONLY:-}
+[ "$only" = pipeline ] && seed_rooms=1 # the pipeline needs one school
 step "seeding $seed_rooms classrooms × $per_room students (COPY)"
 bin/loadgen seed -classrooms "$seed_rooms" -students $per_room -questions 40 -out "$dir/credentials.json"
 
+if [ -z "$only" ]; then
 step "connections: $sockets idle sockets on node A (fd limit $fdlimit)"
 bin/loadgen connections -creds "$dir/credentials.json" -node "$node_a" -pid "$pid_a" \
   -debug "http://127.0.0.1:$debug_a" -heap-out "$out/heap-connections.pb.gz" \
@@ -115,10 +120,25 @@ bin/loadgen run -creds "$dir/credentials.json" -nodes "$node_a,$node_b" -pids "$
   -interval 1s -json "$out/run.json" || echo "run scenario failed"
 settle
 
-step "pipeline: ${BENCH_EVENT_RATE:-20000} events/s for 10 s"
+fi
+
+# The pipeline with node B stopped (one node's relays), then with both: the
+# relays of every node share the outbox's partitions.
+step "pipeline, one node relaying: ${BENCH_EVENT_RATE:-20000} events/s for 10 s"
+kill "$pid_b"
+for _ in $(seq 300); do kill -0 "$pid_b" 2>/dev/null || break; sleep 0.1; done
+bin/loadgen pipeline -creds "$dir/credentials.json" -rate "${BENCH_EVENT_RATE:-20000}" -duration 10s \
+  -json "$out/pipeline-1node.json" || echo "pipeline scenario (one node) failed"
+HTTP_ADDR=127.0.0.1:$port_b NODE_ID=bench-b DEBUG_ADDR=127.0.0.1:$debug_b start server-b bin/server
+pid_b=${pids[-1]}
+for _ in $(seq 150); do curl -fsS "$node_b/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+settle
+
+step "pipeline, two nodes relaying: ${BENCH_EVENT_RATE:-20000} events/s for 10 s"
 bin/loadgen pipeline -creds "$dir/credentials.json" -rate "${BENCH_EVENT_RATE:-20000}" -duration 10s \
   -json "$out/pipeline.json" || echo "pipeline scenario failed"
 
+if [ -z "$only" ]; then
 if [ "${BENCH_MICRO:-1}" = 1 ]; then
   step "microbenchmarks"
   go test -run '^$' -bench 'HubFanout|MarshalQuestionOpened|UnmarshalAnswer|AnswerWriter|Relay|EventStore' \
@@ -131,6 +151,7 @@ fi
 step "reports: ${BENCH_ANSWERS:-10000000} answers by COPY, view refresh, endpoints"
 bin/loadgen reports -creds "$dir/credentials.json" -node "$node_a" -answers "${BENCH_ANSWERS:-10000000}" \
   -json "$out/reports.json" || echo "reports scenario failed"
+fi
 
 step "done in $(($(date +%s) - started)) s"
 echo

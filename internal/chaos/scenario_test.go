@@ -200,22 +200,18 @@ func (r result) row() string {
 		r.eventsLost, r.eventsDup, r.missed, r.cmdFailed, rec)
 }
 
-// TestZTable prints the table of every scenario run (last: Z).
-func TestZTable(t *testing.T) {
+// table is every scenario run so far, one row each.
+func table() string {
 	resultsMu.Lock()
 	defer resultsMu.Unlock()
 	if len(results) == 0 {
-		t.Skip("no scenario ran")
+		return ""
 	}
 	lines := []string{header()}
 	for _, r := range results {
 		lines = append(lines, r.row())
 	}
-	table := strings.Join(lines, "\n")
-	fmt.Println("\n" + table)
-	if out := os.Getenv("CHAOS_TABLE"); out != "" {
-		_ = os.WriteFile(out, []byte(table+"\n"), 0o644)
-	}
+	return strings.Join(lines, "\n")
 }
 
 func outage(short, long time.Duration) time.Duration {

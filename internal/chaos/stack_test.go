@@ -59,6 +59,12 @@ var shared struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if t := table(); t != "" {
+		fmt.Println("\nchaos: what each scenario lost (zeros everywhere but acked, stored and recovery)\n" + t)
+		if out := os.Getenv("CHAOS_TABLE"); out != "" {
+			_ = os.WriteFile(out, []byte(t+"\n"), 0o644)
+		}
+	}
 	if shared.dir != "" {
 		_ = exec.Command("bash", filepath.Join(shared.root, "scripts", "services.sh"), "stop", shared.dir).Run()
 		_ = os.RemoveAll(shared.dir)
