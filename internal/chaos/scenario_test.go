@@ -17,7 +17,9 @@ type result struct {
 	name                                     string
 	acked, stored, lost, dupAnswers          int
 	eventsLost, eventsDup, missed, cmdFailed int
+	reconnects, snapshots                    int
 	recovery                                 float64 // -1: not measured
+	closeLate                                float64 // worst closed_at − deadline, seconds
 }
 
 var (
@@ -30,7 +32,7 @@ func full() bool { return os.Getenv("CHAOS") == "full" }
 
 // scenario runs a live session, calls fault two seconds into the second
 // question (fault returns when the fault has ended), and counts.
-func scenario(t *testing.T, name string, proxied bool, fault func(s *stack, pg, rd *proxy)) {
+func scenario(t *testing.T, name string, proxied bool, fault func(s *stack, pg, rd *proxy)) result {
 	s, pg, rd := newStack(t, proxied)
 	se := startSession(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -66,7 +68,12 @@ func scenario(t *testing.T, name string, proxied bool, fault func(s *stack, pg, 
 							allReady = false
 						}
 					}
-					if allReady && se.connectedCount() == nStudents {
+					// Full service: every node up is ready, every student
+					// connected, and what the outbox held at the end of
+					// the fault has reached RabbitMQ.
+					var drained bool
+					_ = s.pool.QueryRow(ctx, `SELECT coalesce(min(created_at) > $1, true) FROM outbox`, end).Scan(&drained)
+					if allReady && drained && se.connectedCount() == nStudents {
 						recovery = time.Since(end).Seconds()
 						return
 					}
@@ -135,6 +142,7 @@ func scenario(t *testing.T, name string, proxied bool, fault func(s *stack, pg, 
 	if r.acked == 0 {
 		t.Errorf("%s: no answer was acknowledged", name)
 	}
+	return r
 }
 
 // count reads what happened from PostgreSQL and the clients' logs.
@@ -152,6 +160,8 @@ func count(t *testing.T, ctx context.Context, se *session) result {
 		for _, id := range st.acked {
 			ids = append(ids, id)
 		}
+		r.reconnects += max(0, st.welcomes-1)
+		r.snapshots += st.snapshots
 		for n := st.covered + 1; n <= seq; n++ {
 			if !st.seen[n] {
 				r.missed++
@@ -166,6 +176,10 @@ func count(t *testing.T, ctx context.Context, se *session) result {
 		}
 	}
 	q(&r.stored, `SELECT count(*) FROM answers WHERE session_id = $1`, se.id)
+	if err := db.QueryRow(ctx, `SELECT coalesce(max(extract(epoch FROM closed_at - deadline)), 0)::float8
+		FROM session_questions WHERE session_id = $1`, se.id).Scan(&r.closeLate); err != nil {
+		t.Fatal(err)
+	}
 	q(&r.lost, `SELECT count(*) FROM unnest($2::uuid[]) a(id)
 		WHERE NOT EXISTS (SELECT 1 FROM answers WHERE session_id = $1 AND id = a.id)`, se.id, ids)
 	q(&r.dupAnswers, `SELECT count(*) - count(DISTINCT (question_id, student_id)) FROM answers WHERE session_id = $1`, se.id)
@@ -187,8 +201,8 @@ func count(t *testing.T, ctx context.Context, se *session) result {
 }
 
 func header() string {
-	return fmt.Sprintf("%-34s %6s %6s %5s %5s %7s %6s %7s %5s %9s", "scenario", "acked", "stored", "lost", "dup",
-		"ev.lost", "ev.dup", "missed", "cmd!", "recovery")
+	return fmt.Sprintf("%-34s %6s %6s %5s %5s %7s %6s %7s %5s %7s %5s %7s %9s", "scenario", "acked", "stored", "lost", "dup",
+		"ev.lost", "ev.dup", "missed", "cmd!", "reconn", "snap", "close+", "recovery")
 }
 
 func (r result) row() string {
@@ -196,8 +210,8 @@ func (r result) row() string {
 	if r.recovery >= 0 {
 		rec = fmt.Sprintf("%.1fs", r.recovery)
 	}
-	return fmt.Sprintf("%-34s %6d %6d %5d %5d %7d %6d %7d %5d %9s", r.name, r.acked, r.stored, r.lost, r.dupAnswers,
-		r.eventsLost, r.eventsDup, r.missed, r.cmdFailed, rec)
+	return fmt.Sprintf("%-34s %6d %6d %5d %5d %7d %6d %7d %5d %7d %5d %6.1fs %9s", r.name, r.acked, r.stored, r.lost, r.dupAnswers,
+		r.eventsLost, r.eventsDup, r.missed, r.cmdFailed, r.reconnects, r.snapshots, r.closeLate, rec)
 }
 
 // table is every scenario run so far, one row each.
@@ -224,9 +238,12 @@ func outage(short, long time.Duration) time.Duration {
 // 1. A node SIGKILL'd mid-question: its students move to the other node and
 // resume; the question still closes at its deadline.
 func TestS1NodeKilled(t *testing.T) {
-	scenario(t, "1 node SIGKILL", false, func(s *stack, _, _ *proxy) {
+	r := scenario(t, "1 node SIGKILL", false, func(s *stack, _, _ *proxy) {
 		s.kill(s.nodes[1], syscall.SIGKILL)
 	})
+	if r.reconnects < nStudents/2 {
+		t.Errorf("only %d reconnections: the killed node's students did not move", r.reconnects)
+	}
 }
 
 // 4. RabbitMQ stopped (30 s; 8 s in the short form): answering and commands
@@ -269,7 +286,9 @@ func TestS3aRedisDown(t *testing.T) {
 	})
 }
 
-// 3b. Redis restarted empty: histories gone, resumes get the snapshot.
+// 3b. Redis restarted empty (histories gone), then node B restarted so its
+// students resume against the empty history: they get the snapshot where
+// the history cannot cover their gap.
 func TestS3bRedisEmpty(t *testing.T) {
 	fullOnly(t)
 	scenario(t, "3b Redis restarted empty", false, func(s *stack, _, _ *proxy) {
@@ -281,6 +300,9 @@ func TestS3bRedisEmpty(t *testing.T) {
 			}
 		}
 		services(t, "start-redis", s.dir)
+		s.kill(s.nodes[1], syscall.SIGKILL)
+		s.start(s.nodes[1])
+		s.waitReady(s.nodes[1], time.Minute)
 	})
 }
 

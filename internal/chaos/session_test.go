@@ -35,6 +35,8 @@ type student struct {
 	openOpt   string
 	connected bool
 	ended     bool
+	welcomes  int // sockets opened
+	snapshots int // resumes answered with recovered:false
 	socket    *client.Socket
 }
 
@@ -129,6 +131,10 @@ func (s *student) handle(ctx context.Context, sock *client.Socket, f client.Fram
 		var w welcomeFrame
 		_ = json.Unmarshal(f.Data, &w)
 		s.connected = true
+		s.welcomes++
+		if !w.Recovered && s.welcomes > 1 {
+			s.snapshots++
+		}
 		if !w.Recovered {
 			s.covered = max(s.covered, w.Session.Seq)
 			s.maxSeq = max(s.maxSeq, w.Session.Seq)
