@@ -94,10 +94,10 @@ func scenario(t *testing.T, name string, proxied bool, fault func(s *stack, pg, 
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		if q == 1 {
-			faultWG.Wait()
-		}
 	}
+	// The next questions were opened during the fault when it lasted; the
+	// session ends once it is over.
+	faultWG.Wait()
 	if err := se.command(ctx, "end", func() bool { return state() == "ended" }); err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +129,12 @@ func scenario(t *testing.T, name string, proxied bool, fault func(s *stack, pg, 
 		}
 		last = evs
 		time.Sleep(time.Second)
+	}
+	// Commands never half-apply: every seq bumped has its broadcast row.
+	var seq, rows int64
+	if err := s.pool.QueryRow(ctx, `SELECT s.seq, (SELECT count(*) FROM session_broadcasts b WHERE b.session_id = s.id)
+		FROM sessions s WHERE s.id = $1`, se.id).Scan(&seq, &rows); err != nil || seq != rows {
+		t.Errorf("session seq %d but %d broadcasts recorded (%v)", seq, rows, err)
 	}
 	r := count(t, ctx, se)
 	r.name, r.recovery = name, recovery

@@ -304,7 +304,7 @@ func (se *session) command(ctx context.Context, cmd string, applied func() bool)
 		}
 		se.commandFailures.Add(1)
 		var ae *client.Error
-		if errors.As(err, &ae) && ae.Status != 503 && ae.Status < 500 && ae.Status != 429 {
+		if errors.As(err, &ae) && ae.Status != 503 {
 			// A refusal other than "unavailable": did it apply before?
 			if applied() {
 				return nil
