@@ -65,6 +65,9 @@ type Worker struct {
 	BatchSize int
 	// BatchLinger is how long a started batch waits for more events.
 	BatchLinger time.Duration
+	// Consumers is how many consumers (one connection, channel and batch
+	// in flight each) the worker runs on the queue.
+	Consumers int
 }
 
 // Getenv looks a variable up; os.LookupEnv fits.
@@ -213,6 +216,7 @@ func LoadWorker(get Getenv) (Worker, error) {
 		Prefetch:        r.integer("WORKER_PREFETCH", 1000, 1, 65535),
 		BatchSize:       r.integer("WORKER_BATCH_SIZE", 500, 1, 10000),
 		BatchLinger:     r.duration("WORKER_BATCH_LINGER", 50*time.Millisecond, time.Millisecond, 10*time.Second),
+		Consumers:       r.integer("WORKER_CONSUMERS", 2, 1, 16),
 	}
 	return c, r.err()
 }
