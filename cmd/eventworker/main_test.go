@@ -85,18 +85,7 @@ func TestWorkerStoresEventsAndAnswersProbes(t *testing.T) {
 func TestReplayDLQ(t *testing.T) {
 	url := testenv.RabbitMQURL(t)
 	topo := rabbitmqtest.Topology(t, url)
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := topo.Declare(ch); err != nil {
-		t.Fatal(err)
-	}
+	ch := rabbitmqtest.Channel(t, url, topo)
 	if err := ch.Confirm(false); err != nil {
 		t.Fatal(err)
 	}

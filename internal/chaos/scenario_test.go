@@ -104,15 +104,7 @@ func scenario(t *testing.T, name string, proxied bool, fault func(s *stack, pg, 
 	// Students see session.ended (or reconnect into the ended session).
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
-		done := 0
-		for _, st := range se.students {
-			st.mu.Lock()
-			if st.ended {
-				done++
-			}
-			st.mu.Unlock()
-		}
-		if done == nStudents {
+		if se.countStudents(func(st *student) bool { return st.ended }) == nStudents {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -256,11 +248,17 @@ func TestS1NodeKilled(t *testing.T) {
 // never fail; the outbox drains afterwards.
 func TestS4RabbitMQDown(t *testing.T) {
 	d := outage(8*time.Second, 30*time.Second)
-	scenario(t, fmt.Sprintf("4 RabbitMQ down %s", d), false, func(s *stack, _, _ *proxy) {
-		services(t, "stop-rabbit", s.dir)
+	scenario(t, fmt.Sprintf("4 RabbitMQ down %s", d), false, stopFor(t, "rabbit", d))
+}
+
+// stopFor is the fault of a service (pg, redis or rabbit, as services.sh
+// names them) stopped for d, then started again with its data.
+func stopFor(t *testing.T, service string, d time.Duration) func(*stack, *proxy, *proxy) {
+	return func(s *stack, _, _ *proxy) {
+		services(t, "stop-"+service, s.dir)
 		time.Sleep(d)
-		services(t, "start-rabbit", s.dir)
-	})
+		services(t, "start-"+service, s.dir)
+	}
 }
 
 func fullOnly(t *testing.T) {
@@ -275,9 +273,7 @@ func TestS2RollingRestart(t *testing.T) {
 	fullOnly(t)
 	scenario(t, "2 rolling restart (SIGTERM)", false, func(s *stack, _, _ *proxy) {
 		for _, p := range s.nodes {
-			s.kill(p, syscall.SIGTERM)
-			s.start(p)
-			s.waitReady(p, time.Minute)
+			s.restart(p, syscall.SIGTERM, 0)
 		}
 	})
 }
@@ -285,11 +281,7 @@ func TestS2RollingRestart(t *testing.T) {
 // 3a. Redis stopped for 10 s, then restarted with its data.
 func TestS3aRedisDown(t *testing.T) {
 	fullOnly(t)
-	scenario(t, "3a Redis down 10s", false, func(s *stack, _, _ *proxy) {
-		services(t, "stop-redis", s.dir)
-		time.Sleep(10 * time.Second)
-		services(t, "start-redis", s.dir)
-	})
+	scenario(t, "3a Redis down 10s", false, stopFor(t, "redis", 10*time.Second))
 }
 
 // 3b. Redis restarted empty (histories gone), then node B restarted so its
@@ -306,9 +298,7 @@ func TestS3bRedisEmpty(t *testing.T) {
 			}
 		}
 		services(t, "start-redis", s.dir)
-		s.kill(s.nodes[1], syscall.SIGKILL)
-		s.start(s.nodes[1])
-		s.waitReady(s.nodes[1], time.Minute)
+		s.restart(s.nodes[1], syscall.SIGKILL, 0)
 	})
 }
 
@@ -316,21 +306,14 @@ func TestS3bRedisEmpty(t *testing.T) {
 // retryable error, never acknowledged and lost; no node restarts.
 func TestS5PostgresDown(t *testing.T) {
 	fullOnly(t)
-	scenario(t, "5 PostgreSQL down 5s", false, func(s *stack, _, _ *proxy) {
-		services(t, "stop-pg", s.dir)
-		time.Sleep(5 * time.Second)
-		services(t, "start-pg", s.dir)
-	})
+	scenario(t, "5 PostgreSQL down 5s", false, stopFor(t, "pg", 5*time.Second))
 }
 
 // 6. The event worker SIGKILL'd while it stores, then started again.
 func TestS6WorkerKilled(t *testing.T) {
 	fullOnly(t)
 	scenario(t, "6 event worker SIGKILL", false, func(s *stack, _, _ *proxy) {
-		s.kill(s.worker, syscall.SIGKILL)
-		time.Sleep(2 * time.Second)
-		s.start(s.worker)
-		s.waitReady(s.worker, time.Minute)
+		s.restart(s.worker, syscall.SIGKILL, 2*time.Second)
 	})
 }
 

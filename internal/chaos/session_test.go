@@ -278,10 +278,16 @@ func startSession(t *testing.T, s *stack) *session {
 }
 
 func (se *session) connectedCount() int {
+	return se.countStudents(func(st *student) bool { return st.connected })
+}
+
+// countStudents counts the students for which f (called under their lock)
+// holds.
+func (se *session) countStudents(f func(*student) bool) int {
 	n := 0
 	for _, st := range se.students {
 		st.mu.Lock()
-		if st.connected {
+		if f(st) {
 			n++
 		}
 		st.mu.Unlock()

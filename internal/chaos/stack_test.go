@@ -270,6 +270,15 @@ func (s *stack) kill(p *proc, sig syscall.Signal) {
 	}
 }
 
+// restart stops p with sig, waits pause, starts it and waits until ready.
+func (s *stack) restart(p *proc, sig syscall.Signal, pause time.Duration) {
+	s.t.Helper()
+	s.kill(p, sig)
+	time.Sleep(pause)
+	s.start(p)
+	s.waitReady(p, time.Minute)
+}
+
 func (s *stack) alive(p *proc) bool {
 	if p.cmd == nil {
 		return false

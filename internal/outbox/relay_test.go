@@ -11,7 +11,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
-	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/quizcast/quizcast/internal/outbox"
 	"github.com/quizcast/quizcast/internal/postgres"
@@ -144,18 +143,7 @@ func TestTwoRelaysKeepEachSessionInOrder(t *testing.T) {
 	url := testenv.RabbitMQURL(t)
 	pool, _ := testenv.Database(t)
 	topo := rabbitmqtest.Topology(t, url)
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := topo.Declare(ch); err != nil {
-		t.Fatal(err)
-	}
+	ch := rabbitmqtest.Channel(t, url, topo)
 	q, err := ch.QueueDeclare("", false, true, true, false, nil)
 	if err != nil {
 		t.Fatal(err)
