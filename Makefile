@@ -24,7 +24,7 @@ bench: build
 # the table of what each lost (CHAOS_BASEPORT moves the services it starts).
 chaos:
 	mkdir -p .chaos
-	CHAOS=full CHAOS_TABLE=$(CURDIR)/.chaos/table.txt go test -count=1 -timeout 40m ./internal/chaos/ ; \
+	CHAOS=full CHAOS_TABLE=$(CURDIR)/.chaos/table.txt CHAOS_LOGS=$(CURDIR)/.chaos/logs go test -count=1 -timeout 40m ./internal/chaos/ ; \
 	  status=$$?; cat .chaos/table.txt 2>/dev/null; exit $$status
 
 fmt:

@@ -217,6 +217,16 @@ func newStack(t *testing.T, proxied bool) (*stack, *proxy, *proxy) {
 			s.kill(p, syscall.SIGKILL)
 		}
 		s.pool.Close()
+		if dir := os.Getenv("CHAOS_LOGS"); dir != "" {
+			// Kept for a post-mortem (make chaos keeps them in .chaos/).
+			dst := filepath.Join(dir, testenv.Sanitize(t.Name()))
+			_ = os.MkdirAll(dst, 0o755)
+			for _, p := range append(s.nodes, s.worker) {
+				if b, err := os.ReadFile(filepath.Join(s.logs, p.name+".log")); err == nil {
+					_ = os.WriteFile(filepath.Join(dst, p.name+".log"), b, 0o644)
+				}
+			}
+		}
 		if t.Failed() {
 			for _, p := range append(s.nodes, s.worker) {
 				b, _ := os.ReadFile(filepath.Join(s.logs, p.name+".log"))
