@@ -58,12 +58,12 @@ type Node struct {
 	Registry *prometheus.Registry
 	Tokens   *auth.Tokens
 
-	log       *slog.Logger
-	draining  atomic.Bool
-	sockets   *realtime.Server
-	writer    *postgres.AnswerWriter
-	relayPubs []*rabbitmq.Publisher
-	runners   []func(context.Context)
+	log      *slog.Logger
+	draining atomic.Bool
+	sockets  *realtime.Server
+	writer   *postgres.AnswerWriter
+	relays   []*rabbitmq.Publisher // one per relay worker
+	runners  []func(context.Context)
 }
 
 // New builds a node over an open pool and Redis client.
@@ -135,7 +135,7 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	pubs := make([]outbox.Publisher, max(cfg.OutboxRelays, 1))
 	for i := range pubs {
 		p := rabbitmq.NewPublisher(cfg.RabbitMQURL, fmt.Sprintf("quizcast-relay %s/%d", cfg.NodeID, i), opts.Topology, 10*time.Second)
-		n.relayPubs = append(n.relayPubs, p)
+		n.relays = append(n.relays, p)
 		pubs[i] = p
 	}
 	relay := outbox.NewRelay(outboxStore, pubs,
@@ -177,7 +177,7 @@ func (n *Node) Run(ctx, writerCtx context.Context) {
 		wg.Go(func() { r(ctx) })
 	}
 	wg.Wait()
-	for _, p := range n.relayPubs {
+	for _, p := range n.relays {
 		_ = p.Close()
 	}
 }
