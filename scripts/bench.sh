@@ -16,6 +16,8 @@
 # (10000000), BENCH_MICRO (1 = run them).
 # Quick check of the sweep alone:
 #   BENCH_SCENARIOS=sweep BENCH_ROOMS=40 BENCH_PACES=5s,2s BENCH_MICRO=0 make bench
+# BENCH_ONLY=pipeline: seed and run only the pipeline scenario, with one and
+# then two nodes relaying (the same as BENCH_SCENARIOS=pipeline BENCH_MICRO=0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -104,6 +106,10 @@ settle() {
 }
 
 scenarios=" ${BENCH_SCENARIOS:-connections sweep pipeline reports} "
+if [ "${BENCH_ONLY:-}" = pipeline ]; then
+  scenarios=" pipeline "
+  BENCH_MICRO=${BENCH_MICRO:-0}
+fi
 want() { [[ $scenarios == *" $1 "* ]]; }
 classrooms=${BENCH_ROOMS:-${BENCH_CLASSROOMS:-334}}
 paces=${BENCH_PACES:-10s/quiet,10s,5s,3s,1s}
@@ -114,6 +120,7 @@ if want connections; then
   seed_rooms=$(((sockets + per_room - 1) / per_room))
   seed_rooms=$((seed_rooms > classrooms ? seed_rooms : classrooms))
 fi
+[ "$scenarios" = " pipeline " ] && seed_rooms=1 # the pipeline needs one school
 # The sweep plays every pace in the same sessions: questions for all.
 npaces=$(tr ',' '\n' <<<"$paces" | grep -c .)
 questions=$((npaces * pace_questions > 40 ? npaces * pace_questions : 40))
@@ -144,15 +151,27 @@ if want run; then
   settle
 fi
 
+# The pipeline with node B stopped (one node's relays), then with both: the
+# relays of every node share the outbox's partitions.
 if want pipeline; then
-  step "pipeline: ${BENCH_EVENT_RATE:-20000} events/s for 10 s"
+  step "pipeline, one node relaying: ${BENCH_EVENT_RATE:-20000} events/s for 10 s"
+  kill "$pid_b"
+  for _ in $(seq 300); do kill -0 "$pid_b" 2>/dev/null || break; sleep 0.1; done
+  bin/loadgen pipeline -creds "$dir/credentials.json" -rate "${BENCH_EVENT_RATE:-20000}" -duration 10s \
+    -json "$out/pipeline-1node.json" || echo "pipeline scenario (one node) failed"
+  HTTP_ADDR=127.0.0.1:$port_b NODE_ID=bench-b DEBUG_ADDR=127.0.0.1:$debug_b start server-b bin/server
+  pid_b=${pids[-1]}
+  for _ in $(seq 150); do curl -fsS "$node_b/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+  settle
+
+  step "pipeline, two nodes relaying: ${BENCH_EVENT_RATE:-20000} events/s for 10 s"
   bin/loadgen pipeline -creds "$dir/credentials.json" -rate "${BENCH_EVENT_RATE:-20000}" -duration 10s \
     -json "$out/pipeline.json" || echo "pipeline scenario failed"
 fi
 
 if [ "${BENCH_MICRO:-1}" = 1 ]; then
   step "microbenchmarks"
-  go test -run '^$' -bench 'HubFanout|MarshalQuestionOpened|UnmarshalAnswer|AnswerWriter|Relay|EventStore' \
+  go test -run '^$' -bench 'HubFanout|EncodeQuestionOpened|UnmarshalAnswer|AnswerWriter|Relay|EventStore' \
     -benchmem -benchtime 1s -timeout 5m \
     ./internal/realtime/ ./internal/protocol/ ./internal/postgres/ ./internal/outbox/ >"$out/micro.txt" 2>&1 ||
     echo "microbenchmarks failed (see $out/micro.txt)"

@@ -82,9 +82,12 @@ func tableCmd(_ context.Context, args []string) error {
 			row("  first error", "", trim(c.FirstError, 90))
 		}
 	}
-	var p PipelineResult
-	if load(*dir, "pipeline.json", &p) {
-		section(fmt.Sprintf("pipeline: outbox → relay → RabbitMQ → worker → events, %d events/s offered for %.0f s", p.Rate, p.Seconds))
+	for _, f := range []struct{ file, nodes string }{{"pipeline-1node.json", "one node"}, {"pipeline.json", "two nodes"}} {
+		var p PipelineResult
+		if !load(*dir, f.file, &p) {
+			continue
+		}
+		section(fmt.Sprintf("pipeline (%s relaying): outbox → relay → RabbitMQ → worker → events, %d events/s offered for %.0f s", f.nodes, p.Rate, p.Seconds))
 		row("  written to the outbox", "", fmt.Sprintf("%d (%.0f/s)", p.Inserted, p.InsertedRate))
 		row("  stored in events, events/s", "≥ 20,000", fmt.Sprintf("%d, %.0f/s (all stored: %v)", p.Stored.Events, p.Stored.PerSecond, p.Complete))
 		row("  lag occurred → stored p50 / p99 / max", "p99 ≤ 1 s", fmt.Sprintf("%.0f / %.0f / %.0f ms", p.Stored.LagP50Ms, p.Stored.LagP99Ms, p.Stored.LagMaxMs))
