@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -155,6 +156,12 @@ func (s *Server) kick(c *gin.Context) {
 // sessionSocket checks the handshake, answering refusals in the contract's
 // shape before any upgrade, then hands the request to the socket server.
 func (s *Server) sessionSocket(c *gin.Context) {
+	if !isWebSocketUpgrade(c.Request) {
+		// Checked first, so a plain GET never spends a ws ticket.
+		c.Header("Upgrade", "websocket")
+		WriteError(c, quiz.Errorf(CodeUpgradeRequired, "this endpoint speaks WebSocket only: send a WebSocket handshake (Upgrade: websocket)"))
+		return
+	}
 	adm, err := s.deps.Sockets.Admit(c.Request, c.Param("id"))
 	if err != nil {
 		WriteError(c, err)
@@ -162,4 +169,22 @@ func (s *Server) sessionSocket(c *gin.Context) {
 	}
 	c.Abort()
 	s.deps.Sockets.Serve(c.Writer, c.Request, adm)
+}
+
+// isWebSocketUpgrade reports whether r is a WebSocket opening handshake
+// (RFC 6455 §4.1: Connection includes "upgrade", Upgrade includes
+// "websocket", both compared case-insensitively).
+func isWebSocketUpgrade(r *http.Request) bool {
+	return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
