@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -23,16 +24,55 @@ import (
 	"github.com/quizcast/quizcast/internal/metrics"
 	"github.com/quizcast/quizcast/internal/postgres"
 	"github.com/quizcast/quizcast/internal/rabbitmq"
+	"github.com/quizcast/quizcast/internal/version"
 	"github.com/quizcast/quizcast/internal/worker"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 {
+		if err := command(os.Args[1:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "quizcast eventworker:", err)
+			os.Exit(2)
+		}
+		return
+	}
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	v := version.Get()
+	// The first line of every run names the build.
+	log.Info("quizcast eventworker", "version", v.Version, "revision", v.Revision, "go_version", v.GoVersion)
 	if err := run(ctx, os.LookupEnv, rabbitmq.DefaultTopology(), log); err != nil {
 		fmt.Fprintln(os.Stderr, "quizcast eventworker:", err)
 		os.Exit(1)
+	}
+}
+
+const usage = `Usage: eventworker [--help | version]
+
+The Quizcast event worker: consumes the analytics events from RabbitMQ,
+stores each once in the events table and refreshes the report views.
+Without arguments it runs; configuration comes from the environment only.
+
+Commands:
+  version      print the version, VCS revision and Go version
+  help         this text (also -h, --help)
+
+Environment (name, default, meaning):
+`
+
+// command answers the worker's only arguments: help and version.
+func command(args []string, stdout io.Writer) error {
+	switch {
+	case len(args) == 1 && (args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help"):
+		fmt.Fprint(stdout, usage)
+		config.PrintVars(stdout, config.WorkerVars)
+		return nil
+	case len(args) == 1 && (args[0] == "version" || args[0] == "--version"):
+		fmt.Fprintln(stdout, version.Get())
+		return nil
+	default:
+		return fmt.Errorf("unknown arguments %q (see eventworker --help)", args)
 	}
 }
 

@@ -118,7 +118,9 @@ func checkConfig(ctx context.Context, getenv config.Getenv, stdout io.Writer) er
 		err := c.ping(pctx, c.url)
 		cancel()
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s unreachable: %v", c.name, err))
+			// One line per problem, whatever the driver's message holds.
+			msg := strings.Join(strings.Fields(err.Error()), " ")
+			problems = append(problems, fmt.Sprintf("%s unreachable: %s", c.name, msg))
 		}
 	}
 	if len(problems) > 0 {

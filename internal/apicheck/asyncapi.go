@@ -129,7 +129,7 @@ func check(schemas map[string]*jsonschema.Schema, who string, raw []byte) error 
 		return fmt.Errorf("%s frame of type %q is not in api/asyncapi.yaml: %.300s", who, head.Type, raw)
 	}
 	if err := s.Validate(v); err != nil {
-		return fmt.Errorf("%s frame %s outside api/asyncapi.yaml: %v\nframe: %.600s", who, head.Type, err, raw)
+		return fmt.Errorf("%s frame %s outside api/asyncapi.yaml: %#v\nframe: %.600s", who, head.Type, err, raw)
 	}
 	return nil
 }
