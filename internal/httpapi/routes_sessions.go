@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -28,7 +29,9 @@ type Sessions interface {
 // Sockets admits and serves the WebSocket of a session.
 type Sockets interface {
 	Admit(r *http.Request, sessionID string) (*realtime.Admission, error)
-	Serve(w http.ResponseWriter, r *http.Request, adm *realtime.Admission)
+	// Serve runs the socket until it closes and returns the close code
+	// the server sent (0: the upgrade failed).
+	Serve(w http.ResponseWriter, r *http.Request, adm *realtime.Admission) int
 }
 
 // routesSessions registers §5 and the WebSocket endpoint of §6.
@@ -110,6 +113,7 @@ func (s *Server) sessionCommand(cmd live.Command) gin.HandlerFunc {
 			return
 		}
 		snap, err := s.deps.Sessions.Do(c.Request.Context(), id, c.Param("id"), cmd, quiz.AppWhiteboard)
+		s.metrics.Command(string(cmd), outcome(err, "ok"))
 		if err != nil {
 			WriteError(c, err)
 			return
@@ -130,6 +134,11 @@ func (s *Server) answer(c *gin.Context) {
 		return
 	}
 	acc, created, err := s.deps.Sessions.AnswerREST(c.Request.Context(), id, c.Param("id"), req.QuestionID, req.Choices)
+	if created {
+		s.metrics.Answer("accepted")
+	} else {
+		s.metrics.Answer(outcome(err, "replayed"))
+	}
 	if err != nil {
 		WriteError(c, err)
 		return
@@ -146,7 +155,9 @@ func (s *Server) kick(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := s.deps.Sessions.Kick(c.Request.Context(), id, c.Param("id"), c.Param("user_id")); err != nil {
+	err := s.deps.Sessions.Kick(c.Request.Context(), id, c.Param("id"), c.Param("user_id"))
+	s.metrics.Command("kick", outcome(err, "ok"))
+	if err != nil {
 		WriteError(c, err)
 		return
 	}
@@ -168,7 +179,17 @@ func (s *Server) sessionSocket(c *gin.Context) {
 		return
 	}
 	c.Abort()
-	s.deps.Sockets.Serve(c.Writer, c.Request, adm)
+	start := time.Now()
+	code := s.deps.Sockets.Serve(c.Writer, c.Request, adm)
+	s.metrics.ObserveSocket(code, time.Since(start))
+}
+
+// outcome is ok when err is nil, else err's contract code.
+func outcome(err error, ok string) string {
+	if err == nil {
+		return ok
+	}
+	return string(quiz.Describe(err).Code)
 }
 
 // isWebSocketUpgrade reports whether r is a WebSocket opening handshake
