@@ -31,12 +31,6 @@ func RequestID(c *gin.Context) string {
 	return ""
 }
 
-// RequestIDFrom returns the request id carried by ctx.
-func RequestIDFrom(ctx context.Context) string {
-	v, _ := ctx.Value(requestIDKey{}).(string)
-	return v
-}
-
 func newRequestID() string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
