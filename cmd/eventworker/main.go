@@ -39,9 +39,6 @@ func main() {
 		return
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	v := version.Get()
-	// The first line of every run names the build.
-	log.Info("quizcast eventworker", "version", v.Version, "revision", v.Revision, "go_version", v.GoVersion)
 	if err := run(ctx, os.LookupEnv, rabbitmq.DefaultTopology(), log); err != nil {
 		fmt.Fprintln(os.Stderr, "quizcast eventworker:", err)
 		os.Exit(1)
@@ -83,6 +80,9 @@ func run(ctx context.Context, getenv config.Getenv, topo rabbitmq.Topology, log 
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
+	v := version.Get()
+	// The first log line of every run names the build.
+	log.Info("quizcast eventworker", "version", v.Version, "revision", v.Revision, "go_version", v.GoVersion)
 	// One batch is stored at a time; a few spare connections serve the
 	// readiness probe and partition creation.
 	pool, err := postgres.Connect(ctx, cfg.DatabaseURL, 8)

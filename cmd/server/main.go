@@ -76,16 +76,21 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout io.Wri
 	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	slog.SetDefault(log)
 	v := version.Get()
-	// The first line of every run names the build.
-	log.Info("quizcast server", "command", cmd, "version", v.Version, "revision", v.Revision, "go_version", v.GoVersion)
+	// The first log line of every run names the build (a configuration
+	// error is the only output otherwise).
+	started := func() {
+		log.Info("quizcast server", "command", cmd, "version", v.Version, "revision", v.Revision, "go_version", v.GoVersion)
+	}
 	switch cmd {
 	case "migrate":
+		started()
 		return migrate(ctx, getenv)
 	case "serve":
 		cfg, err := config.LoadServer(getenv)
 		if err != nil {
 			return fmt.Errorf("configuration: %w", err)
 		}
+		started()
 		debugAddr, _ := getenv("DEBUG_ADDR")
 		return serve(ctx, cfg, debugAddr, log)
 	default:
