@@ -113,7 +113,6 @@ func (s *Server) sessionCommand(cmd live.Command) gin.HandlerFunc {
 			return
 		}
 		snap, err := s.deps.Sessions.Do(c.Request.Context(), id, c.Param("id"), cmd, quiz.AppWhiteboard)
-		s.metrics.Command(string(cmd), outcome(err, "ok"))
 		if err != nil {
 			WriteError(c, err)
 			return
@@ -134,11 +133,6 @@ func (s *Server) answer(c *gin.Context) {
 		return
 	}
 	acc, created, err := s.deps.Sessions.AnswerREST(c.Request.Context(), id, c.Param("id"), req.QuestionID, req.Choices)
-	if created {
-		s.metrics.Answer("accepted")
-	} else {
-		s.metrics.Answer(outcome(err, "replayed"))
-	}
 	if err != nil {
 		WriteError(c, err)
 		return
@@ -155,9 +149,7 @@ func (s *Server) kick(c *gin.Context) {
 	if !ok {
 		return
 	}
-	err := s.deps.Sessions.Kick(c.Request.Context(), id, c.Param("id"), c.Param("user_id"))
-	s.metrics.Command("kick", outcome(err, "ok"))
-	if err != nil {
+	if err := s.deps.Sessions.Kick(c.Request.Context(), id, c.Param("id"), c.Param("user_id")); err != nil {
 		WriteError(c, err)
 		return
 	}
@@ -182,14 +174,6 @@ func (s *Server) sessionSocket(c *gin.Context) {
 	start := time.Now()
 	code := s.deps.Sockets.Serve(c.Writer, c.Request, adm)
 	s.metrics.ObserveSocket(code, time.Since(start))
-}
-
-// outcome is ok when err is nil, else err's contract code.
-func outcome(err error, ok string) string {
-	if err == nil {
-		return ok
-	}
-	return string(quiz.Describe(err).Code)
 }
 
 // isWebSocketUpgrade reports whether r is a WebSocket opening handshake

@@ -4,7 +4,6 @@ package metrics
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -25,30 +24,18 @@ func NewRegistry() *prometheus.Registry {
 }
 
 // HTTP holds the request metrics: REST latency, WebSocket sessions apart
-// (a socket lives for minutes and would swamp the latency buckets), and the
-// REST session operations by outcome.
+// (a socket lives for minutes and would swamp the latency buckets), and
+// rate-limit refusals.
 type HTTP struct {
 	latency     *prometheus.HistogramVec
 	sockets     *prometheus.HistogramVec
 	rateLimited *prometheus.CounterVec
-	commands    *prometheus.CounterVec
-	answers     *prometheus.CounterVec
 }
 
 // CloseCodes are the WebSocket close codes a server sends (docs/protocol.md),
 // initialised at start so each series exists before its first socket; 0 is
 // a handshake that never upgraded.
 var CloseCodes = []int{0, 1000, 1001, 1003, 1007, 1008, 1009, 1011, 4401, 4403}
-
-// Commands are the teacher's session commands.
-var Commands = []string{"start", "next", "close", "end", "kick"}
-
-// Outcomes of a command: ok, or the contract's error code.
-var commandOutcomes = []string{"ok", "forbidden", "not_found", "conflict", "unavailable", "other"}
-
-// AnswerOutcomes are accepted, a replay of an accepted answer, and the
-// rejection codes of the contract.
-var AnswerOutcomes = []string{"accepted", "replayed", "not_open", "closed", "already_answered", "invalid_choice", "other"}
 
 // NewHTTP registers the HTTP metrics on r.
 func NewHTTP(r prometheus.Registerer) *HTTP {
@@ -67,26 +54,10 @@ func NewHTTP(r prometheus.Registerer) *HTTP {
 			Name: "quizcast_http_rate_limited_total",
 			Help: "Requests refused with 429 rate_limited, by route.",
 		}, []string{"route"}),
-		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "quizcast_session_commands_total",
-			Help: "Teacher commands over REST by command and outcome (ok or the error code).",
-		}, []string{"command", "outcome"}),
-		answers: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "quizcast_answers_total",
-			Help: "Answers over REST by outcome (accepted, replayed, or the rejection code).",
-		}, []string{"outcome"}),
 	}
-	r.MustRegister(h.latency, h.sockets, h.rateLimited, h.commands, h.answers)
+	r.MustRegister(h.latency, h.sockets, h.rateLimited)
 	for _, c := range CloseCodes {
 		h.sockets.WithLabelValues(strconv.Itoa(c))
-	}
-	for _, c := range Commands {
-		for _, o := range commandOutcomes {
-			h.commands.WithLabelValues(c, o)
-		}
-	}
-	for _, o := range AnswerOutcomes {
-		h.answers.WithLabelValues(o)
 	}
 	return h
 }
@@ -106,22 +77,6 @@ func (h *HTTP) InitRoute(route string) { h.rateLimited.WithLabelValues(route) }
 // ObserveSocket records a WebSocket that closed with code after d.
 func (h *HTTP) ObserveSocket(code int, d time.Duration) {
 	h.sockets.WithLabelValues(strconv.Itoa(code)).Observe(d.Seconds())
-}
-
-// Command counts a teacher command with its outcome ("ok" or an error code).
-func (h *HTTP) Command(cmd, outcome string) {
-	if !slices.Contains(commandOutcomes, outcome) {
-		outcome = "other"
-	}
-	h.commands.WithLabelValues(cmd, outcome).Inc()
-}
-
-// Answer counts an answer with its outcome.
-func (h *HTTP) Answer(outcome string) {
-	if !slices.Contains(AnswerOutcomes, outcome) {
-		outcome = "other"
-	}
-	h.answers.WithLabelValues(outcome).Inc()
 }
 
 // PoolStater is what RegisterPool reads: pgxpool.Pool fits.
