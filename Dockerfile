@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# Quizcast image: static binaries (server, with the migrations embedded, and
-# eventworker) on distroless static, running as a non-root user. No secret is
+# Quizcast image: static binaries (server, with the migrations embedded,
+# eventworker, and in the compose stage seed for the demo school) on
+# distroless static, running as a non-root user. No secret is
 # baked in: configuration comes from the environment at run time.
 #
 #   docker build -t quizcast:VERSION .                  # production image
@@ -23,7 +24,7 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
 # docker-compose only: the same binaries plus busybox (/busybox/wget) for the
 # compose health checks, which cannot use Kubernetes' HTTP probes.
 FROM gcr.io/distroless/static-debian12:debug-nonroot AS compose
-COPY --from=build /out/server /out/eventworker /usr/local/bin/
+COPY --from=build /out/server /out/eventworker /out/seed /usr/local/bin/
 USER 65532:65532
 EXPOSE 8080 9090
 ENTRYPOINT ["/usr/local/bin/server"]

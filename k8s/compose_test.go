@@ -61,7 +61,7 @@ func TestCompose(t *testing.T) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	want := []string{"eventworker", "migrate", "postgres", "rabbitmq", "redis", "server-a", "server-b"}
+	want := []string{"eventworker", "migrate", "postgres", "rabbitmq", "redis", "seed", "server-a", "server-b"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("services %v, want %v", names, want)
 	}
@@ -75,7 +75,7 @@ func TestCompose(t *testing.T) {
 		}
 	}
 	stages := readDockerfile(t)
-	app := []string{"migrate", "server-a", "server-b", "eventworker"}
+	app := []string{"migrate", "seed", "server-a", "server-b", "eventworker"}
 	for _, name := range app {
 		s := svc[name]
 		if s.Build == nil || s.Build.Target == "" {
@@ -93,7 +93,7 @@ func TestCompose(t *testing.T) {
 	// Health checks on every long-running service; the one-shot migrate
 	// reports through its exit status instead.
 	for name, s := range svc {
-		if name == "migrate" {
+		if name == "migrate" || name == "seed" {
 			continue
 		}
 		hc := s.HealthCheck
@@ -110,6 +110,33 @@ func TestCompose(t *testing.T) {
 	}
 	if _, err := url.Parse(env(m)["DATABASE_URL"]); err != nil || env(m)["DATABASE_URL"] != env(svc["server-a"])["DATABASE_URL"] {
 		t.Errorf("migrate must migrate the servers' database")
+	}
+
+	// The demo school is loaded once, after the migrations, by the seed
+	// binary that the compose image carries.
+	sd := svc["seed"]
+	if !slices.Equal([]string(sd.Entrypoint), []string{"/usr/local/bin/seed"}) || !slices.Equal([]string(sd.Command), []string{"demo"}) || sd.Restart != "no" {
+		t.Errorf("seed: want entrypoint [/usr/local/bin/seed], command [demo], restart \"no\"; got %q %q %q", sd.Entrypoint, sd.Command, sd.Restart)
+	}
+	if dep := sd.DependsOn["migrate"]; dep.Condition != types.ServiceConditionCompletedSuccessfully {
+		t.Errorf("seed must wait for the migrations, got %q", dep.Condition)
+	}
+	if env(sd)["DATABASE_URL"] != env(svc["server-a"])["DATABASE_URL"] {
+		t.Errorf("seed must load the servers' database")
+	}
+	for _, st := range stages {
+		if st.Name != svc["seed"].Build.Target {
+			continue
+		}
+		var copied []string
+		for _, in := range st.Instr {
+			if in.Cmd == "COPY" {
+				copied = append(copied, strings.Fields(in.Args)...)
+			}
+		}
+		if !slices.Contains(copied, "/out/seed") {
+			t.Errorf("stage %s does not carry the seed binary the seed service runs", st.Name)
+		}
 	}
 
 	// The servers and the worker start after the migrations and on healthy

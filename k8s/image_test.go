@@ -322,7 +322,10 @@ func TestDockerignoreKeepsSources(t *testing.T) {
 		}
 		patterns = append(patterns, strings.TrimPrefix(l, "/"))
 	}
-	out, err := exec.Command(goTool(t), "list", "-deps", "-json=Dir,GoFiles,EmbedFiles,Module", "../cmd/...").Output()
+	// k8s/ is a module of its own: list the commands from the main module.
+	list := exec.Command(goTool(t), "list", "-deps", "-json=Dir,GoFiles,EmbedFiles,Module", "./cmd/...")
+	list.Dir = ".."
+	out, err := list.Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make test: private PostgreSQL, Redis and RabbitMQ on throw-away data
 # directories, every Go test against them with the race detector, a short
-# fuzz run, then the services are stopped whatever the outcome.
+# fuzz run, the API linters, then the services are stopped whatever the outcome.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base=${TEST_BASEPORT:-25432}
@@ -18,8 +18,13 @@ source "$dir/env"
 export CI=${CI:-}
 echo "== go vet"
 go vet ./...
+(cd k8s && go vet ./...)
+echo "== API linters (Redocly, Spectral spectral:oas): zero errors"
+scripts/lint-api.sh
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
+echo "== go test ./k8s/... (manifests, image, compose: a module of its own)"
+(cd k8s && go test -count=1 ./...)
 if [ -n "$(go list -f '{{if .TestGoFiles}}{{.ImportPath}}{{end}}' ./internal/httpapi 2>/dev/null)" ] &&
   grep -qs 'func FuzzDecodeQuiz' internal/httpapi/*_test.go; then
   echo "== fuzz (quiz body decoding, 20s)"

@@ -28,6 +28,7 @@ import (
 	"github.com/quizcast/quizcast/internal/metrics"
 	"github.com/quizcast/quizcast/internal/postgres"
 	"github.com/quizcast/quizcast/internal/rabbitmq"
+	"github.com/quizcast/quizcast/internal/version"
 	"github.com/quizcast/quizcast/internal/worker"
 )
 
@@ -42,13 +43,46 @@ func main() {
 		return
 	}
 	if len(os.Args) > 1 {
-		fmt.Fprintf(os.Stderr, "quizcast eventworker: unknown command %q (want none or replay-dlq)\n", os.Args[1])
-		os.Exit(2)
+		if err := command(os.Args[1:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "quizcast eventworker:", err)
+			os.Exit(2)
+		}
+		return
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	if err := run(ctx, os.LookupEnv, rabbitmq.DefaultTopology(), log); err != nil {
 		fmt.Fprintln(os.Stderr, "quizcast eventworker:", err)
 		os.Exit(1)
+	}
+}
+
+const usage = `Usage: eventworker [--help | version | replay-dlq [-dry-run] [-limit n]]
+
+The Quizcast event worker: consumes the analytics events from RabbitMQ,
+stores each once in the events table and refreshes the report views.
+Without arguments it runs; configuration comes from the environment only.
+
+Commands:
+  version      print the version, VCS revision and Go version
+  replay-dlq   move dead-lettered events back to the events exchange
+               (-dry-run lists them and leaves them; -limit n at most n)
+  help         this text (also -h, --help)
+
+Environment (name, default, meaning):
+`
+
+// command answers the worker's only arguments: help and version.
+func command(args []string, stdout io.Writer) error {
+	switch {
+	case len(args) == 1 && (args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help"):
+		fmt.Fprint(stdout, usage)
+		config.PrintVars(stdout, config.WorkerVars)
+		return nil
+	case len(args) == 1 && (args[0] == "version" || args[0] == "--version"):
+		fmt.Fprintln(stdout, version.Get())
+		return nil
+	default:
+		return fmt.Errorf("unknown arguments %q (see eventworker --help)", args)
 	}
 }
 
@@ -59,6 +93,9 @@ func run(ctx context.Context, getenv config.Getenv, topo rabbitmq.Topology, log 
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
+	v := version.Get()
+	// The first log line of every run names the build.
+	log.Info("quizcast eventworker", "version", v.Version, "revision", v.Revision, "go_version", v.GoVersion)
 	// One batch is stored at a time; a few spare connections serve the
 	// readiness probe and partition creation.
 	pool, err := postgres.Connect(ctx, cfg.DatabaseURL, 8)

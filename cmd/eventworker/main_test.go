@@ -73,7 +73,7 @@ func TestWorkerStoresEventsAndAnswersProbes(t *testing.T) {
 		return n == 1
 	})
 	code, text := get("/metrics")
-	for _, want := range []string{"quizcast_events_stored_total 1", "quizcast_event_lag_seconds_count 1", "quizcast_db_pool_total_conns"} {
+	for _, want := range []string{"quizcast_events_stored_total 1", "quizcast_event_lag_seconds_count 1", "quizcast_db_pool_total_connections", "quizcast_build_info{"} {
 		if code != http.StatusOK || !strings.Contains(text, want) {
 			t.Fatalf("metrics (%d) lack %q", code, want)
 		}

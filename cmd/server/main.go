@@ -1,16 +1,20 @@
 // Command server runs a Quizcast server node (REST, WebSockets, outbox
-// relay, deadline sweeper) or, as "server migrate", applies the migrations.
+// relay, deadline sweeper); "server migrate" applies the migrations,
+// "server checkconfig" checks the environment and the data stores,
+// "server version" and "server --help" explain the binary.
 package main
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,37 +23,135 @@ import (
 	"github.com/quizcast/quizcast/internal/config"
 	"github.com/quizcast/quizcast/internal/node"
 	"github.com/quizcast/quizcast/internal/postgres"
+	"github.com/quizcast/quizcast/internal/rabbitmq"
+	"github.com/quizcast/quizcast/internal/version"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.LookupEnv); err != nil {
+	if err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "quizcast server:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string, getenv config.Getenv) error {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	slog.SetDefault(log)
+// usage is the head of --help; the variables follow it.
+const usage = `Usage: server [command]
+
+A Quizcast server node: REST API, WebSockets, outbox relay and deadline
+sweeper. Configuration comes from the environment only.
+
+Commands:
+  serve        run the node (the default)
+  migrate      apply the database migrations and create the partitions
+               (reads only DATABASE_URL)
+  checkconfig  validate the environment and reach PostgreSQL, Redis and
+               RabbitMQ; exits 1 with one line per problem
+  version      print the version, VCS revision and Go version
+  help         this text (also -h, --help)
+
+Environment (name, default, meaning):
+`
+
+func run(ctx context.Context, args []string, getenv config.Getenv, stdout io.Writer) error {
 	cmd := "serve"
 	if len(args) > 0 {
 		cmd = args[0]
 	}
+	if len(args) > 1 {
+		return fmt.Errorf("%s takes no arguments, got %q (see server --help)", cmd, args[1:])
+	}
+	switch cmd {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		config.PrintVars(stdout, config.ServerVars)
+		return nil
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, version.Get())
+		return nil
+	case "checkconfig":
+		return checkConfig(ctx, getenv, stdout)
+	}
+	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	slog.SetDefault(log)
+	v := version.Get()
+	// The first log line of every run names the build (a configuration
+	// error is the only output otherwise).
+	started := func() {
+		log.Info("quizcast server", "command", cmd, "version", v.Version, "revision", v.Revision, "go_version", v.GoVersion)
+	}
 	switch cmd {
 	case "migrate":
+		started()
 		return migrate(ctx, getenv)
 	case "serve":
 		cfg, err := config.LoadServer(getenv)
 		if err != nil {
 			return fmt.Errorf("configuration: %w", err)
 		}
+		started()
 		debugAddr, _ := getenv("DEBUG_ADDR")
 		return serve(ctx, cfg, debugAddr, log)
 	default:
-		return fmt.Errorf("unknown command %q (want serve or migrate)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, migrate, checkconfig, version or help)", cmd)
 	}
+}
+
+// checkConfig validates the configuration and reaches each data store,
+// printing one line per problem (or "ok"): an operator's first step before
+// a rollout, and a Kubernetes init container's.
+func checkConfig(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
+	cfg, err := config.LoadServer(getenv)
+	var problems []string
+	if err != nil {
+		problems = append(problems, strings.Split(err.Error(), "\n")...)
+	}
+	checks := []struct {
+		name, url string
+		ping      func(ctx context.Context, url string) error
+	}{
+		{"PostgreSQL", cfg.DatabaseURL, pingPostgres},
+		{"Redis", cfg.RedisURL, pingRedis},
+		{"RabbitMQ", cfg.RabbitMQURL, rabbitmq.Ping},
+	}
+	for _, c := range checks {
+		if c.url == "" {
+			continue // already reported as missing or malformed
+		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := c.ping(pctx, c.url)
+		cancel()
+		if err != nil {
+			// One line per problem, whatever the driver's message holds.
+			msg := strings.Join(strings.Fields(err.Error()), " ")
+			problems = append(problems, fmt.Sprintf("%s unreachable: %s", c.name, msg))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("checkconfig: %d problem(s):\n%s", len(problems), strings.Join(problems, "\n"))
+	}
+	fmt.Fprintln(stdout, "ok: configuration valid; PostgreSQL, Redis and RabbitMQ reachable")
+	return nil
+}
+
+func pingPostgres(ctx context.Context, url string) error {
+	pool, err := postgres.Connect(ctx, url, 2)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return pool.Ping(ctx)
+}
+
+func pingRedis(ctx context.Context, url string) error {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return err
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	return rdb.Ping(ctx).Err()
 }
 
 func migrate(ctx context.Context, getenv config.Getenv) error {

@@ -23,6 +23,11 @@ type ErrorDetail struct {
 	RequestID string            `json:"request_id"`
 }
 
+// CodeUpgradeRequired answers a request to the WebSocket endpoint that is
+// not a WebSocket handshake (426). It is the REST API's own code: the
+// client contract fixes only the codes of the refusals it lists.
+const CodeUpgradeRequired quiz.Code = "upgrade_required"
+
 // Status returns the HTTP status of a contract error code.
 func Status(code quiz.Code) int {
 	switch code {
@@ -44,6 +49,8 @@ func Status(code quiz.Code) int {
 		return http.StatusTooManyRequests
 	case quiz.CodeUnavailable:
 		return http.StatusServiceUnavailable
+	case CodeUpgradeRequired:
+		return http.StatusUpgradeRequired
 	default:
 		return http.StatusInternalServerError
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/quizcast/quizcast/internal/apicheck"
 	"github.com/quizcast/quizcast/internal/auth"
 	"github.com/quizcast/quizcast/internal/authoring"
 	"github.com/quizcast/quizcast/internal/health"
@@ -87,7 +88,7 @@ func (e *env) node() *node {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	srv := httptest.NewServer(engine)
+	srv := httptest.NewServer(apicheck.Handler(e.t, engine))
 	e.t.Cleanup(srv.Close)
 	return &node{Server: srv, engine: engine, tokens: tokens, env: e}
 }

@@ -31,12 +31,6 @@ func RequestID(c *gin.Context) string {
 	return ""
 }
 
-// RequestIDFrom returns the request id carried by ctx.
-func RequestIDFrom(ctx context.Context) string {
-	v, _ := ctx.Value(requestIDKey{}).(string)
-	return v
-}
-
 func newRequestID() string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
@@ -96,7 +90,10 @@ func accessLog(log *slog.Logger, m *metrics.HTTP) gin.HandlerFunc {
 		}
 		status := c.Writer.Status()
 		elapsed := time.Since(start)
-		m.Observe(c.Request.Method, route, status, elapsed)
+		if !c.IsWebsocket() || status >= 400 {
+			// A socket's lifetime is in quizcast_ws_session_duration_seconds.
+			m.Observe(c.Request.Method, route, status, elapsed)
+		}
 		attrs := []any{
 			"request_id", RequestID(c), "method", c.Request.Method, "route", route,
 			"status", status, "duration_ms", float64(elapsed.Microseconds()) / 1000, "ip", c.ClientIP(),

@@ -56,6 +56,7 @@ type Server struct {
 	cfg      Config
 	deps     Deps
 	validate *Validator
+	metrics  *metrics.HTTP
 }
 
 // New builds the router with every route of the contract.
@@ -67,8 +68,8 @@ func New(cfg Config, deps Deps) (*gin.Engine, error) {
 	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, deps: deps, validate: NewValidator()}
 	m := metrics.NewHTTP(deps.Registry)
+	s := &Server{cfg: cfg, deps: deps, validate: NewValidator(), metrics: m}
 	r.Use(requestID(), accessLog(deps.Log, m), recoverer(deps.Log), bodyLimit())
 	r.NoRoute(func(c *gin.Context) {
 		WriteError(c, quiz.Errorf(quiz.CodeNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
@@ -91,6 +92,9 @@ func New(cfg Config, deps Deps) (*gin.Engine, error) {
 	s.routesAuthoring(v1)
 	s.routesSessions(v1)
 	s.routesReports(v1)
+	for _, route := range r.Routes() {
+		m.InitRoute(route.Path)
+	}
 	return r, nil
 }
 

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -27,7 +29,9 @@ type Sessions interface {
 // Sockets admits and serves the WebSocket of a session.
 type Sockets interface {
 	Admit(r *http.Request, sessionID string) (*realtime.Admission, error)
-	Serve(w http.ResponseWriter, r *http.Request, adm *realtime.Admission)
+	// Serve runs the socket until it closes and returns the close code
+	// the server sent (0: the upgrade failed).
+	Serve(w http.ResponseWriter, r *http.Request, adm *realtime.Admission) int
 }
 
 // routesSessions registers §5 and the WebSocket endpoint of §6.
@@ -155,11 +159,37 @@ func (s *Server) kick(c *gin.Context) {
 // sessionSocket checks the handshake, answering refusals in the contract's
 // shape before any upgrade, then hands the request to the socket server.
 func (s *Server) sessionSocket(c *gin.Context) {
+	if !isWebSocketUpgrade(c.Request) {
+		// Checked first, so a plain GET never spends a ws ticket.
+		c.Header("Upgrade", "websocket")
+		WriteError(c, quiz.Errorf(CodeUpgradeRequired, "this endpoint speaks WebSocket only: send a WebSocket handshake (Upgrade: websocket)"))
+		return
+	}
 	adm, err := s.deps.Sockets.Admit(c.Request, c.Param("id"))
 	if err != nil {
 		WriteError(c, err)
 		return
 	}
 	c.Abort()
-	s.deps.Sockets.Serve(c.Writer, c.Request, adm)
+	start := time.Now()
+	code := s.deps.Sockets.Serve(c.Writer, c.Request, adm)
+	s.metrics.ObserveSocket(code, time.Since(start))
+}
+
+// isWebSocketUpgrade reports whether r is a WebSocket opening handshake
+// (RFC 6455 §4.1: Connection includes "upgrade", Upgrade includes
+// "websocket", both compared case-insensitively).
+func isWebSocketUpgrade(r *http.Request) bool {
+	return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }

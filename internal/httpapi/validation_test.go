@@ -110,3 +110,17 @@ func TestPanicIsA500WithRequestID(t *testing.T) {
 		t.Fatalf("panic answered %d %+v", r.Status, body)
 	}
 }
+
+// TestSocketWithoutUpgradeIs426: a plain GET of the WebSocket endpoint is
+// refused in the error shape, before authentication.
+func TestSocketWithoutUpgradeIs426(t *testing.T) {
+	t.Parallel()
+	n := newEnv(t, generous).node()
+	r := want(t, n.do(t, "GET", "/api/v1/sessions/00000000-0000-0000-0000-000000000000/ws", "", nil), http.StatusUpgradeRequired)
+	if e := r.err(t); e.Error.Code != "upgrade_required" {
+		t.Fatalf("code %q", e.Error.Code)
+	}
+	if got := r.Header.Get("Upgrade"); got != "websocket" {
+		t.Fatalf("Upgrade %q", got)
+	}
+}

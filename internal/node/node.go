@@ -106,7 +106,9 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	n.writer = postgres.NewAnswerWriter(pool, log, postgres.AnswerWriterConfig{Linger: time.Millisecond, AfterCommit: waker.Kick})
 	broker := realtime.NewRedisBroker(rdb, opts.HistoryLen)
 	presence := realtime.NewPresence(rdb, broker, log, 250*time.Millisecond)
-	sessions := live.New(sessionStore, pol, n.writer, broker, presence, log)
+	// Commands and answers are counted by outcome where REST and the
+	// sockets call the service.
+	sessions := countedSessions{live.New(sessionStore, pol, n.writer, broker, presence, log), metrics.NewLive(reg)}
 	rtStats := realtime.NewMetrics(reg)
 	hubs := realtime.NewHubs(broker, sessionStore, sessions, log, rtStats)
 	rtCfg := opts.Realtime

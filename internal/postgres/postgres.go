@@ -124,7 +124,6 @@ func KeepPartitions(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) {
 const (
 	codeUniqueViolation     = "23505"
 	codeForeignKeyViolation = "23503"
-	codeCheckViolation      = "23514"
 	codeSerialization       = "40001"
 	codeDeadlock            = "40P01"
 	codeInvalidText         = "22P02"

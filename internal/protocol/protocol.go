@@ -1,4 +1,4 @@
-// Package protocol holds the WebSocket wire format of CONTRACT §6: the frame
+// Package protocol holds the WebSocket wire format of docs/protocol.md (api/asyncapi.yaml): the frame
 // envelope and the data of every message, shared by the session store (which
 // builds broadcasts inside its transaction), the session service and the
 // realtime hubs.

@@ -12,7 +12,7 @@ import (
 // Code is a machine-readable error code of the client contract.
 type Code string
 
-// The codes of the client contract (shared/CONTRACT.md §1 and §6).
+// The codes of the client contract (api/openapi.yaml Error, docs/protocol.md).
 const (
 	CodeInvalidJSON     Code = "invalid_json"
 	CodeUnauthorized    Code = "unauthorized"

@@ -27,7 +27,7 @@ type Topology struct {
 	DeliveryLimit int
 }
 
-// DefaultTopology is the production topology (shared/CONTRACT.md §8).
+// DefaultTopology is the production topology (docs/pipeline.md).
 func DefaultTopology() Topology {
 	return Topology{
 		Exchange:           "quizcast.events",

@@ -178,14 +178,16 @@ func (s *Server) originAllowed(origin string) bool {
 	})
 }
 
-// Serve upgrades an admitted request and runs the socket until it closes.
-func (s *Server) Serve(w http.ResponseWriter, r *http.Request, adm *Admission) {
+// Serve upgrades an admitted request and runs the socket until it closes;
+// it returns the close code it sent (0: the upgrade failed), for the
+// caller's metrics.
+func (s *Server) Serve(w http.ResponseWriter, r *http.Request, adm *Admission) (closeCode int) {
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // the origin was checked against the allow-list in Admit
 		CompressionMode:    websocket.CompressionDisabled,
 	})
 	if err != nil {
-		return
+		return 0
 	}
 	ws.SetReadLimit(s.cfg.ReadLimit)
 	sess := adm.access.Session
@@ -202,7 +204,7 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, adm *Admission) {
 		s.log.Warn("joining hub failed", "session_id", sess.ID, "err", err)
 		c.closeWith(StatusGoingAway, "temporarily unavailable; reconnect", false)
 		<-c.done
-		return
+		return c.code
 	}
 	defer s.hubs.release(hb)
 
@@ -210,7 +212,7 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, adm *Admission) {
 	if err != nil {
 		c.closeWith(StatusGoingAway, "temporarily unavailable; reconnect", false)
 		<-c.done
-		return
+		return c.code
 	}
 	welcome := protocol.Welcome{Session: snap, You: protocol.You{UserID: adm.id.UserID, Role: adm.id.Role}}
 	var missed [][]byte
@@ -239,7 +241,7 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, adm *Admission) {
 	if snap.State == quiz.StateEnded {
 		c.closeWith(StatusNormal, "the session has ended", true)
 		<-c.done
-		return
+		return c.code
 	}
 	hb.add(c, snap.Seq)
 	s.track(c, true)
@@ -270,6 +272,8 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, adm *Admission) {
 	if student && !others {
 		s.left(ctx, sess, c)
 	}
+	// Set once by the first closeWith, which this goroutine has called.
+	return c.code
 }
 
 func (s *Server) track(c *conn, add bool) {

@@ -40,6 +40,9 @@ func NewCache(rdb redis.UniversalClient, ttl time.Duration, reg prometheus.Regis
 		Help: "Report cache lookups by result (hit, miss, error).",
 	}, []string{"result"})}
 	reg.MustRegister(c.lookups)
+	for _, result := range []string{"hit", "miss", "error"} {
+		c.lookups.WithLabelValues(result)
+	}
 	return c
 }
 

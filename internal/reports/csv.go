@@ -2,7 +2,6 @@ package reports
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +9,8 @@ import (
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/quizcast/quizcast/internal/csvexport"
 )
 
 // csvFlushEvery is how many rows go out per flush: the download streams
@@ -22,7 +23,7 @@ const csvFlushEvery = 256
 type csvSink struct {
 	open   func() io.Writer
 	header []string
-	w      *csv.Writer
+	w      *csvexport.Writer // every cell neutralised against formulas
 	dst    io.Writer
 	rows   int
 }
@@ -30,7 +31,7 @@ type csvSink struct {
 func (s *csvSink) row(rec []string) error {
 	if s.w == nil {
 		s.dst = s.open()
-		s.w = csv.NewWriter(s.dst)
+		s.w = csvexport.NewWriter(s.dst)
 		if err := s.w.Write(s.header); err != nil {
 			return fmt.Errorf("write csv: %w", err)
 		}
@@ -67,9 +68,10 @@ func (s *csvSink) close() error {
 }
 
 // The CSV columns: one row per session (performance, engagement) or per
-// question (effectiveness, session), named as the JSON fields.
+// question (effectiveness, session), named as the JSON fields, with the
+// names and texts a teacher reads beside the ids.
 func performanceCSVHeader() []string {
-	return []string{"session_id", "quiz_title", "started_at", "answered", "correct", "score", "rank"}
+	return []string{"student_id", "student_name", "session_id", "quiz_title", "started_at", "answered", "correct", "score", "rank"}
 }
 
 func engagementCSVHeader() []string {
@@ -77,7 +79,8 @@ func engagementCSVHeader() []string {
 }
 
 func questionCSVHeader() []string {
-	return []string{"question_id", "quiz_version", "index", "text", "kind", "attempts", "p_correct", "discrimination", "avg_response_ms", "distribution", "top_wrong_option_id"}
+	return []string{"question_id", "quiz_version", "index", "text", "kind", "attempts", "p_correct", "discrimination", "avg_response_ms",
+		"distribution", "distribution_by_option", "top_wrong_option_id", "top_wrong_option_text"}
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -108,9 +111,21 @@ func questionRecord(q QuestionStat) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode distribution: %w", err)
 	}
+	// "text: n" per option in the question's order, for a reader without
+	// the ids at hand.
+	var byOption, topWrong []byte
+	for i, o := range q.Options {
+		if i > 0 {
+			byOption = append(byOption, "; "...)
+		}
+		byOption = fmt.Appendf(byOption, "%s: %d", o.Text, q.Distribution[o.ID])
+		if q.TopWrongOptionID != nil && o.ID == *q.TopWrongOptionID {
+			topWrong = []byte(o.Text)
+		}
+	}
 	return []string{q.QuestionID, strconv.Itoa(q.QuizVersion), strconv.Itoa(q.Index), q.Text, q.Kind,
 		itoa(q.Attempts), optFloat(q.PCorrect), optFloat(q.Discrimination), optInt(q.AvgResponseMS),
-		string(dist), optString(q.TopWrongOptionID)}, nil
+		string(dist), string(byOption), optString(q.TopWrongOptionID), string(topWrong)}, nil
 }
 
 // CSVFilename is the download's name for a report of subject id.
@@ -130,15 +145,19 @@ func CSVFilename(kind Kind, id string) string {
 // WriteCSV streams the inner list of the report in sc, every row in range
 // (the download is not paged), through a writer obtained from open when the
 // first bytes are ready.
-func (s *Store) WriteCSV(ctx context.Context, sc Scope, q Query, open func() io.Writer) error {
+func (s *Store) WriteCSV(ctx context.Context, sc Scope, sub *Subject, q Query, open func() io.Writer) error {
 	sink := &csvSink{open: open}
 	err := s.read(ctx, func(tx pgx.Tx) error {
 		var err error
 		switch q.Kind {
 		case KindPerformance:
 			sink.header = performanceCSVHeader()
+			var student Person
+			if sub != nil && sub.Student != nil {
+				student = *sub.Student
+			}
 			_, err = s.perfSessions(ctx, tx, sc, q, 0, func(p PerformanceSession) error {
-				return sink.row([]string{p.SessionID, p.QuizTitle, p.StartedAt.String(), itoa(p.Answered),
+				return sink.row([]string{student.ID, student.Name, p.SessionID, p.QuizTitle, p.StartedAt.String(), itoa(p.Answered),
 					itoa(p.Correct), itoa(p.Score), strconv.Itoa(p.Rank)})
 			})
 		case KindEngagement:

@@ -1,4 +1,4 @@
-// Package reports serves the teachers' reports of shared/CONTRACT.md §7:
+// Package reports serves the teachers' reports of the REST API (api/openapi.yaml, docs/reports.md):
 // student performance, classroom engagement, content effectiveness (item
 // analysis) and the session summary. The figures come from materialized
 // views (migrations/00003_report_views.sql) that the event worker refreshes

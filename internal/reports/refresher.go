@@ -111,6 +111,11 @@ func NewRefresher(pool *pgxpool.Pool, cache Invalidator, reg prometheus.Register
 		wake:  make(chan struct{}, 1),
 	}
 	reg.MustRegister(r.duration, r.failures)
+	// Every series exists from the start, so a missing failure is a 0.
+	for _, v := range Views() {
+		r.failures.WithLabelValues(v)
+		r.duration.WithLabelValues(v)
+	}
 	return r
 }
 

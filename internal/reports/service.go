@@ -88,10 +88,10 @@ func (s *Service) Report(ctx context.Context, q Query) ([]byte, error) {
 // returned before that is the response, one returned after it cut the
 // download short.
 func (s *Service) ExportCSV(ctx context.Context, q Query, open func(filename string) io.Writer) error {
-	_, _, scope, err := s.authorize(ctx, q)
+	_, sub, scope, err := s.authorize(ctx, q)
 	if err != nil {
 		return err
 	}
 	name := CSVFilename(q.Kind, q.SubjectID)
-	return s.store.WriteCSV(ctx, scope, q, func() io.Writer { return open(name) })
+	return s.store.WriteCSV(ctx, scope, sub, q, func() io.Writer { return open(name) })
 }

@@ -215,13 +215,27 @@ func TestCSVQuotingAndStreaming(t *testing.T) {
 		t.Errorf("the text is not quoted as RFC 4180 wants:\n%s", raw)
 	}
 	eqInt(t, "p_correct", recs[1][6], "0.5555555555555556")
-	eqInt(t, "top wrong", recs[1][10], "c")
+	eqInt(t, "top wrong", recs[1][11], "c")
+	// The texts a teacher reads beside the ids.
+	eqInt(t, "top wrong text", recs[1][12], "option c")
+	if !strings.HasPrefix(recs[1][10], "option a: ") || !strings.Contains(recs[1][10], "; option c: ") {
+		t.Errorf("distribution_by_option = %q", recs[1][10])
+	}
 	eqInt(t, "poll p_correct is empty", recs[3][6], "")
 
 	recs, _, _ = export(KindPerformance, w.students["s1"])
 	eqInt(t, "performance rows", len(recs), 1+2)
-	eqInt(t, "quiz title round trip", recs[1][1], `Fractions, "part 1"`)
-	eqInt(t, "started_at", recs[1][2], "2026-09-17T10:00:00.000Z")
+	eqInt(t, "student id", recs[1][0], w.students["s1"])
+	if recs[1][1] == "" {
+		t.Error("no student name beside the id")
+	}
+	eqInt(t, "quiz title round trip", recs[1][3], `Fractions, "part 1"`)
+	eqInt(t, "started_at", recs[1][4], "2026-09-17T10:00:00.000Z")
+
+	// A title that a spreadsheet would run comes out as text.
+	w.exec(`UPDATE quiz_versions SET title = $1 WHERE quiz_id = $2`, `=HYPERLINK("http://evil.example")`, w.quiz)
+	recs, _, _ = export(KindPerformance, w.students["s1"])
+	eqInt(t, "formula neutralised", recs[1][3], `'=HYPERLINK("http://evil.example")`)
 
 	recs, _, _ = export(KindEngagement, w.c)
 	eqInt(t, "engagement rows", len(recs), 1+2)

@@ -491,7 +491,8 @@ SELECT q.id, q.quiz_version, q.idx, q.text, q.kind, st.attempts, st.ms,
         JOIN wrong w ON w.question_id = q.id AND w.option_id = o.opt ->> 'id'
         WHERE q.kind <> 'poll' AND NOT (w.option_id = ANY (q.correct)) AND w.n > 0
         ORDER BY w.n DESC, o.pos
-        LIMIT 1) AS top_wrong_option_id
+        LIMIT 1) AS top_wrong_option_id,
+       q.options
 FROM st
 JOIN questions q ON q.id = st.question_id
 WHERE q.school_id = $1
@@ -518,12 +519,12 @@ func (s *Store) questionStats(ctx context.Context, tx pgx.Tx, sql string, sc Sco
 	var qs QuestionStat
 	var msSum int64
 	return page(rows, limit, []any{&qs.QuestionID, &qs.QuizVersion, &qs.Index, &qs.Text, &qs.Kind, &qs.Attempts, &msSum,
-		&qs.PCorrect, &qs.Discrimination, &qs.Distribution, &qs.TopWrongOptionID},
+		&qs.PCorrect, &qs.Discrimination, &qs.Distribution, &qs.TopWrongOptionID, &qs.Options},
 		func() (cursor, error) {
 			qs.AvgResponseMS = mean(msSum, qs.Attempts)
 			err := fn(qs)
-			// Scan fills maps in place: the next row needs its own.
-			qs.Distribution = nil
+			// Scan fills maps and slices in place: the next row needs its own.
+			qs.Distribution, qs.Options = nil, nil
 			return cursor{Version: qs.QuizVersion, Index: qs.Index, ID: lastUUID}, err
 		})
 }

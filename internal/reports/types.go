@@ -124,6 +124,14 @@ type QuestionStat struct {
 	AvgResponseMS    *int64           `json:"avg_response_ms"`
 	Distribution     map[string]int64 `json:"distribution"`
 	TopWrongOptionID *string          `json:"top_wrong_option_id"`
+	// Options are the question's options in order, for the CSV's texts.
+	Options []OptionText `json:"-"`
+}
+
+// OptionText is an option of a question as stored (questions.options).
+type OptionText struct {
+	ID   string `json:"id"`
+	Text string `json:"text"`
 }
 
 // SessionReport is GET /reports/sessions/{id}.

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/quizcast/quizcast/internal/apicheck"
 	"github.com/quizcast/quizcast/internal/client"
 	"github.com/quizcast/quizcast/internal/config"
 	"github.com/quizcast/quizcast/internal/node"
@@ -81,7 +82,8 @@ func Start(t *testing.T, n int, opts node.Options) *Cluster {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		srv := httptest.NewServer(nd.Handler)
+		// Every exchange with the node is held to api/*.yaml.
+		srv := httptest.NewServer(apicheck.Handler(t, nd.Handler))
 		tn := &Node{Node: nd, URL: srv.URL, srv: srv, cancel: cancel, done: make(chan struct{})}
 		go func() { nd.Run(ctx, ctx); close(tn.done) }()
 		c.Nodes = append(c.Nodes, tn)

@@ -1,0 +1,62 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+)
+
+// Var documents one environment variable: what --help prints. The tests
+// hold these lists to what LoadServer and LoadWorker read.
+type Var struct {
+	Name    string
+	Default string // "required" when there is none
+	Meaning string
+}
+
+// ServerVars are the variables of cmd/server, in README order.
+var ServerVars = []Var{
+	{"DATABASE_URL", "required", "PostgreSQL URL (postgres:// or postgresql://); pgx pool settings such as pool_max_conns go in it"},
+	{"REDIS_URL", "required", "Redis URL (redis:// or rediss://)"},
+	{"RABBITMQ_URL", "required", "RabbitMQ URL (amqp:// or amqps://)"},
+	{"JWT_SECRET", "required", "HS256 secret for access tokens, at least 32 characters, the same on every node"},
+	{"HTTP_ADDR", ":8080", "listen address (REST, WebSocket, /healthz, /readyz, /metrics)"},
+	{"ALLOWED_ORIGINS", "", "comma-separated browser origins allowed to open WebSockets"},
+	{"NODE_ID", "host name + HTTP_ADDR", "this node's name in logs and in its RabbitMQ connection name"},
+	{"SHUTDOWN_TIMEOUT", "25s", "bound of the graceful drain on SIGTERM (1s-10m)"},
+	{"ACCESS_TOKEN_TTL", "15m", "access token lifetime (10s-15m)"},
+	{"REFRESH_TOKEN_TTL", "720h", "refresh token lifetime (1m-8760h)"},
+	{"RATE_LOGIN_PER_IP", "1000", "register, login and refresh requests per minute per client IP"},
+	{"RATE_LOGIN_FAILURES_PER_ACCOUNT", "10", "failed logins per minute per email"},
+	{"RATE_API_PER_USER", "600", "authenticated API requests per minute per user"},
+	{"TRUSTED_PROXIES", "", "comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed"},
+	{"OUTBOX_BATCH_SIZE", "500", "outbox rows the relay publishes per round (1-10000)"},
+	{"OUTBOX_POLL_INTERVAL", "500ms", "how often the relay looks at the outbox without a notification (10ms-1m)"},
+	{"DB_MAX_CONNS", "16", "the node's PostgreSQL pool size (2-1000); pool_max_conns in DATABASE_URL wins"},
+	{"DEBUG_ADDR", "", "serves net/http/pprof on this separate address; never expose it"},
+}
+
+// WorkerVars are the variables of cmd/eventworker.
+var WorkerVars = []Var{
+	{"DATABASE_URL", "required", "PostgreSQL URL (postgres:// or postgresql://)"},
+	{"RABBITMQ_URL", "required", "RabbitMQ URL (amqp:// or amqps://)"},
+	{"REDIS_URL", "required", "Redis URL; the worker bumps the reports cache generation after each view refresh"},
+	{"WORKER_HTTP_ADDR", ":9090", "probes and metrics"},
+	{"WORKER_PREFETCH", "1000", "consumer prefetch window (1-65535)"},
+	{"WORKER_BATCH_SIZE", "500", "events stored per transaction (1-10000)"},
+	{"WORKER_BATCH_LINGER", "50ms", "how long a started batch waits for more events (1ms-10s)"},
+	{"REFRESH_INTERVAL", "5s", "minimum time between two refreshes of a report view (100ms-1h)"},
+}
+
+// PrintVars writes vars as an aligned table.
+func PrintVars(w io.Writer, vars []Var) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, v := range vars {
+		def := v.Default
+		if def == "" {
+			def = "(empty)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", v.Name, def, v.Meaning)
+	}
+	_ = tw.Flush()
+}
