@@ -8,7 +8,7 @@ export async function listView() {
   page('Quizzes',
     h('p', {}, h('a', { class: 'button', href: '#/quizzes/new' }, 'New quiz')),
     list.length ? h('ul', {}, list.map((q) => h('li', {},
-      h('a', { href: `#/quizzes/${q.id}` }, q.title), ` · ${q.questions.length} questions · version ${q.version} · ${when(q.updated_at)} · `,
+      h('a', { href: `#/quizzes/${q.id}` }, q.title), ` · ${q.question_count} questions · version ${q.version} · ${when(q.updated_at)} · `,
       h('a', { href: `#/report/quiz/${q.id}` }, 'Effectiveness')))) : h('p', {}, 'No quiz yet.'));
 }
 
@@ -93,8 +93,8 @@ export async function editView(id) {
       h('div', { class: 'opts' }, opts),
       h('div', { class: 'row' },
         fixed || q.options.length >= 6 ? '' : h('button', { type: 'button', class: 'secondary', onclick: () => { q.options.push({ text: '' }); render(); } }, 'Add option'),
-        h('button', { type: 'button', class: 'secondary', disabled: i === 0, 'aria-label': `Move question ${n} up`, onclick: () => move(i, -1) }, 'Move up'),
-        h('button', { type: 'button', class: 'secondary', disabled: i === quiz.questions.length - 1, 'aria-label': `Move question ${n} down`, onclick: () => move(i, 1) }, 'Move down'),
+        h('button', { type: 'button', class: 'secondary', disabled: i === 0, 'aria-label': `Move up question ${n}`, onclick: () => move(i, -1) }, 'Move up'),
+        h('button', { type: 'button', class: 'secondary', disabled: i === quiz.questions.length - 1, 'aria-label': `Move down question ${n}`, onclick: () => move(i, 1) }, 'Move down'),
         quiz.questions.length > 1 ? h('button', { type: 'button', class: 'danger', 'aria-label': `Delete question ${n}`, onclick: () => { quiz.questions.splice(i, 1); render(); } }, 'Delete question') : ''));
   }
 

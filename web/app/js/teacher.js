@@ -9,7 +9,7 @@ export async function startView() {
   const cls = h('select', { testid: 'classroom-select' },
     classrooms.map((c) => h('option', { value: c.id }, c.name)));
   const qz = h('select', { testid: 'quiz-select' },
-    quizzes.map((q) => h('option', { value: q.id }, `${q.title} (${q.questions.length} questions)`)));
+    quizzes.map((q) => h('option', { value: q.id }, `${q.title} (${q.question_count} questions)`)));
   const err = errorBox();
   const live = h('div', {});
   const create = h('button', { testid: 'session-create', type: 'button', disabled: !classrooms.length || !quizzes.length, onclick: async () => {
@@ -171,7 +171,7 @@ export function liveView(id) {
   const qText = h('p', { testid: 'question-text', class: 'question' });
   const countdown = h('span', { testid: 'countdown', class: 'countdown', role: 'timer', 'aria-label': 'seconds left' });
   const answered = h('span', { testid: 'progress-answered' }, '0');
-  const dist = h('div', { testid: 'distribution', class: 'bars', 'aria-label': 'Answers per option' });
+  const dist = h('div', { testid: 'distribution', class: 'bars', role: 'group', 'aria-label': 'Answers per option' });
   const board = h('ol', { testid: 'leaderboard', class: 'leaderboard', 'aria-label': 'Leaderboard' });
   const report = h('a', { testid: 'report-link', href: `#/report/session/${id}` }, 'Session report');
 
@@ -254,7 +254,7 @@ export function liveView(id) {
         break;
       case 'leaderboard':
         set(board, (d.top || []).map((r) => h('li', { testid: 'leaderboard-row' },
-          h('span', {}, `${r.rank}.`), h('span', {}, r.name), h('span', { class: 'num' }, String(r.score)))));
+          h('span', {}, `${r.rank}.`), ' ', h('span', {}, r.name), ' ', h('span', { class: 'num' }, String(r.score)))));
         break;
       case 'participants': setJoined(d.count); if (st.snap) st.snap.participants = d.count; break;
       case 'session.ended': st.snap.state = 'ended'; st.ended = true; renderButtons(); announce('Session ended'); break;
