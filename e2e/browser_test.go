@@ -472,8 +472,6 @@ func TestWholeQuizInTheBrowser(t *testing.T) {
 	linus.answer("single", opt(0, 1))
 	teacher.waitText("progress-answered", "3")
 	wantBars(0, map[int]int{0: 1, 1: 2, 2: 0})
-	teacher.screenshot(filepath.Join(out, "teacher-question.png"))
-	ada.screenshot(filepath.Join(out, "student-answer.png"))
 	// A second, different answer is impossible: the options are locked.
 	var disabled bool
 	ada.eval(`[...document.querySelectorAll('[data-testid="answer-option"]')].every(b => b.disabled)`, &disabled)
@@ -495,6 +493,15 @@ func TestWholeQuizInTheBrowser(t *testing.T) {
 	linus.answer("multi", opt(1, 2))
 	teacher.waitText("progress-answered", "3")
 	wantBars(1, map[int]int{0: 2, 1: 1, 2: 2, 3: 0})
+	// The countdown runs from the server's deadline.
+	c1 := teacher.text("countdown")
+	time.Sleep(2100 * time.Millisecond)
+	if c2 := teacher.text("countdown"); c2 >= c1 || c2 == "" {
+		t.Errorf("countdown went from %q to %q in 2 s", c1, c2)
+	}
+	// Mid-question, with the leaderboard of the first question beside it.
+	teacher.screenshot(filepath.Join(out, "teacher-question.png"))
+	ada.screenshot(filepath.Join(out, "student-answer.png"))
 	closeAndCheck(1, map[*page]string{ada: "correct", grace: "incorrect", linus: "incorrect"})
 
 	// Q2 true/false; Grace's network is cut for a few seconds first.
