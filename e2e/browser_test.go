@@ -436,6 +436,7 @@ func TestWholeQuizInTheBrowser(t *testing.T) {
 	}
 	ada, grace, linus := students[0], students[1], students[2]
 	teacher.waitText("lobby-count", "3")
+	teacher.waitJS(`(() => { const t = document.querySelector('ul.joined').textContent; return ['Ada', 'Grace', 'Linus'].every(n => t.includes(n)); })()`, "the names of who joined")
 	teacher.scan(axe, "lobby")
 	teacher.click(tid("session-start"))
 

@@ -174,6 +174,16 @@ export function liveView(id) {
   const dist = h('div', { testid: 'distribution', class: 'bars', role: 'group', 'aria-label': 'Answers per option' });
   const board = h('ol', { testid: 'leaderboard', class: 'leaderboard', 'aria-label': 'Leaderboard' });
   const report = h('a', { testid: 'report-link', href: `#/report/session/${id}` }, 'Session report');
+  // Who joined, as the participants messages name them (the snapshot has
+  // only the count, so a reloaded screen lists the students seen since).
+  const joined = new Map();
+  const who = h('ul', { class: 'joined', 'aria-label': 'Students who joined' });
+  function renderJoined() {
+    set(who, [...joined].map(([uid, name]) => h('li', {}, name, ' ',
+      st.ended ? '' : h('button', { type: 'button', class: 'secondary', 'aria-label': `Remove ${name} from the session`, onclick: async () => {
+        try { await api.del(`/sessions/${encodeURIComponent(id)}/participants/${encodeURIComponent(uid)}`); joined.delete(uid); renderJoined(); } catch (x) { showError(err, x); }
+      } }, 'Remove'))));
+  }
 
   function renderButtons() {
     const s = st.snap;
@@ -256,7 +266,12 @@ export function liveView(id) {
         set(board, (d.top || []).map((r) => h('li', { testid: 'leaderboard-row' },
           h('span', {}, `${r.rank}.`), ' ', h('span', {}, r.name), ' ', h('span', { class: 'num' }, String(r.score)))));
         break;
-      case 'participants': setJoined(d.count); if (st.snap) st.snap.participants = d.count; break;
+      case 'participants':
+        setJoined(d.count);
+        if (st.snap) st.snap.participants = d.count;
+        for (const j of d.joined || []) joined.set(j.user_id, j.name);
+        renderJoined();
+        break;
       case 'session.ended': st.snap.state = 'ended'; st.ended = true; renderButtons(); announce('Session ended'); break;
       case 'error': err.textContent = d.message || d.code; break;
       default:
@@ -278,7 +293,8 @@ export function liveView(id) {
       h('section', { 'aria-label': 'Question' }, qIndex, qText,
         h('div', { class: 'bigstats' }, h('span', {}, countdown, ' s'), h('span', {}, 'Answers: ', answered, ' / ', joinedOf)),
         dist),
-      h('section', { 'aria-label': 'Leaderboard' }, h('h2', {}, 'Leaderboard'), board)));
+      h('section', { 'aria-label': 'Leaderboard' }, h('h2', {}, 'Leaderboard'), board,
+        h('details', {}, h('summary', {}, 'Students who joined'), who))));
   renderButtons();
   live.start();
   return () => { clearInterval(timer); live.stop(); };
