@@ -599,6 +599,8 @@ func TestWholeQuizInTheBrowser(t *testing.T) {
 	ada.visit("#/me", "Performance")
 	ada.scan(axe, "my results")
 
+	authoringThroughThePages(t, ctx, teacher, a, sc.teacherEmail)
+
 	for _, p := range append([]*page{teacher}, students...) {
 		for _, msg := range p.problems() {
 			t.Errorf("%s: %s", p.name, msg)
@@ -666,4 +668,74 @@ func checkCSV(rows [][]string, q client.Quiz, dist map[int]map[string]int, attem
 		}
 	}
 	return ""
+}
+
+// authoringThroughThePages creates a classroom, its roster (one by one and
+// from a pasted CSV) and a quiz through the teacher's screens, then checks
+// what the API holds.
+func authoringThroughThePages(t *testing.T, ctx context.Context, teacher *page, base, email string) {
+	t.Helper()
+	login, err := client.New(base).Login(ctx, email, teststack.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := client.New(base).With(login.AccessToken)
+	id := testenv.RandomID()
+
+	teacher.visit("#/classrooms", "Classrooms")
+	teacher.do(chromedp.SendKeys(chromedp.CSS(`form[name="new-classroom"] input[name="name"]`), "Class 8C"))
+	teacher.click(chromedp.CSS(`form[name="new-classroom"] button[type="submit"]`))
+	teacher.waitJS(`(document.querySelector('main h1') || {}).textContent === 'Classroom Class 8C'`, "the new classroom")
+	var classroomID string
+	teacher.eval(`location.hash.slice('#/classrooms/'.length)`, &classroomID)
+	teacher.do(
+		chromedp.SendKeys(chromedp.CSS(`input[name="student-name"]`), "Marie"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="student-email"]`), "marie-"+id+"@school.example.org"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="student-password"]`), teststack.Password),
+	)
+	teacher.click(chromedp.CSS(`form[name="add-student"] button[type="submit"]`))
+	teacher.waitJS(`document.querySelector('main table') !== null && document.querySelector('main table').textContent.includes('Marie')`, "Marie on the roster")
+	csvText := "name,email,password\n\"Curie, Pierre\",pierre-" + id + "@school.example.org," + teststack.Password + "\nIrène,irene-" + id + "@school.example.org," + teststack.Password + "\n"
+	teacher.do(chromedp.SendKeys(chromedp.CSS(`textarea[name="roster-csv"]`), csvText))
+	teacher.click(chromedp.CSS(`button[name="roster-import"]`))
+	teacher.waitJS(`['Marie', 'Curie, Pierre', 'Irène'].every(n => (document.querySelector('main table') || {textContent: ''}).textContent.includes(n))`, "the imported roster")
+	var roster struct {
+		Items []client.User `json:"items"`
+	}
+	if _, err := api.Do(ctx, "GET", "/api/v1/classrooms/"+classroomID+"/students", nil, &roster); err != nil {
+		t.Fatal(err)
+	}
+	if len(roster.Items) != 3 {
+		t.Errorf("roster after the pages: %d students, want 3", len(roster.Items))
+	}
+
+	// A quiz of two questions; the second becomes true/false and moves up.
+	teacher.visit("#/quizzes/new", "New quiz")
+	teacher.do(
+		chromedp.SendKeys(chromedp.CSS(`input[name="title"]`), "Made in the browser"),
+		chromedp.SendKeys(chromedp.CSS(`textarea[name="q0-text"]`), "Which is even?"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="q0-o0"]`), "1"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="q0-o1"]`), "2"),
+	)
+	teacher.click(chromedp.CSS(`input[name="correct-0"][value="1"]`))
+	teacher.click(chromedp.CSS(`form[name="quiz"] > .row button.secondary`)) // Add question
+	teacher.waitJS(`!!document.querySelector('textarea[name="q1-text"]')`, "a second question")
+	teacher.do(chromedp.SendKeys(chromedp.CSS(`textarea[name="q1-text"]`), "Water is wet"))
+	teacher.eval(`(() => { const s = document.querySelector('select[name="q1-kind"]'); s.value = 'true_false'; s.dispatchEvent(new Event('change')); return true; })()`, nil)
+	teacher.waitJS(`document.querySelector('input[name="q1-o0"]').value === 'True'`, "true/false options")
+	teacher.click(chromedp.CSS(`button[aria-label="Move up question 2"]`))
+	teacher.waitJS(`document.querySelector('textarea[name="q0-text"]').value === 'Water is wet'`, "the moved question")
+	teacher.click(chromedp.CSS(`form[name="quiz"] button[type="submit"]`))
+	teacher.waitJS(`/^#\/quizzes\/[0-9a-f-]{36}$/.test(location.hash)`, "the saved quiz")
+	var quizID string
+	teacher.eval(`location.hash.slice('#/quizzes/'.length)`, &quizID)
+	var got client.Quiz
+	if _, err := api.Do(ctx, "GET", "/api/v1/quizzes/"+quizID, nil, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Title != "Made in the browser" || len(got.Questions) != 2 ||
+		got.Questions[0].Kind != "true_false" || got.Questions[0].Text != "Water is wet" || !slices.Equal(got.Questions[0].Correct, []int{0}) ||
+		got.Questions[1].Kind != "single" || !slices.Equal(got.Questions[1].Correct, []int{1}) || got.Questions[1].Options[1].Text != "2" {
+		t.Errorf("the quiz saved from the editor: %+v", got)
+	}
 }

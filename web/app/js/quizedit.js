@@ -43,8 +43,8 @@ export async function editView(id) {
   const err = errorBox();
   const msg = h('p', { class: 'notice', role: 'status' });
   const list = h('div', {});
-  const title = h('input', { required: true, maxlength: 200, value: quiz.title, oninput: (e) => { quiz.title = e.target.value; } });
-  const desc = h('input', { value: quiz.description, oninput: (e) => { quiz.description = e.target.value; } });
+  const title = h('input', { name: 'title', required: true, maxlength: 200, value: quiz.title, oninput: (e) => { quiz.title = e.target.value; } });
+  const desc = h('input', { name: 'description', value: quiz.description, oninput: (e) => { quiz.description = e.target.value; } });
 
   function render() {
     set(list, quiz.questions.map((q, i) => questionEditor(q, i)));
@@ -58,21 +58,21 @@ export async function editView(id) {
   }
   function questionEditor(q, i) {
     const n = i + 1;
-    const text = h('textarea', { required: true, maxlength: 1000, rows: 2, oninput: (e) => { q.text = e.target.value; } });
+    const text = h('textarea', { name: `q${i}-text`, required: true, maxlength: 1000, rows: 2, oninput: (e) => { q.text = e.target.value; } });
     text.value = q.text;
-    const kind = h('select', { onchange: (e) => { q.kind = e.target.value; fitKind(q); render(); } },
+    const kind = h('select', { name: `q${i}-kind`, onchange: (e) => { q.kind = e.target.value; fitKind(q); render(); } },
       KINDS.map(([v, label]) => h('option', { value: v, selected: v === q.kind }, label)));
-    const time = h('input', { type: 'number', min: 5, max: 300, value: q.time_limit_s, oninput: (e) => { q.time_limit_s = Number(e.target.value); } });
-    const points = h('input', { type: 'number', min: 0, max: 2000, value: q.points, disabled: q.kind === 'poll', oninput: (e) => { q.points = Number(e.target.value); } });
+    const time = h('input', { name: `q${i}-time`, type: 'number', min: 5, max: 300, value: q.time_limit_s, oninput: (e) => { q.time_limit_s = Number(e.target.value); } });
+    const points = h('input', { name: `q${i}-points`, type: 'number', min: 0, max: 2000, value: q.points, disabled: q.kind === 'poll', oninput: (e) => { q.points = Number(e.target.value); } });
     const fixed = q.kind === 'true_false';
     const opts = q.options.map((o, k) => {
       const label = `Option ${k + 1} of question ${n}`;
-      const input = h('input', { type: 'text', maxlength: 200, required: true, value: o.text, disabled: fixed, 'aria-label': label, oninput: (e) => { o.text = e.target.value; } });
+      const input = h('input', { name: `q${i}-o${k}`, type: 'text', maxlength: 200, required: true, value: o.text, disabled: fixed, 'aria-label': label, oninput: (e) => { o.text = e.target.value; } });
       let mark = '';
       if (q.kind !== 'poll') {
         const multi = q.kind === 'multi';
         mark = h('label', { class: 'inline' }, h('input', {
-          type: multi ? 'checkbox' : 'radio', name: `correct-${i}`, checked: q.correct.includes(k),
+          type: multi ? 'checkbox' : 'radio', name: `correct-${i}`, value: String(k), checked: q.correct.includes(k),
           onchange: (e) => {
             if (multi) q.correct = e.target.checked ? [...new Set([...q.correct, k])].sort() : q.correct.filter((x) => x !== k);
             else q.correct = [k];
@@ -114,7 +114,7 @@ export async function editView(id) {
     try { await api.del(`/quizzes/${encodeURIComponent(id)}`); location.hash = '#/quizzes'; } catch (x) { showError(err, x); }
   } }, 'Archive quiz');
   page(isNew ? 'New quiz' : `Edit ${quiz.title}`,
-    h('form', { onsubmit: save },
+    h('form', { name: 'quiz', onsubmit: save },
       h('div', { class: 'row' }, field('Title', title, 'grow'), field('Description', desc, 'grow')),
       list,
       h('div', { class: 'row' },

@@ -38,11 +38,11 @@ export async function startView() {
 
 export async function classroomsView() {
   const list = await api.all('/classrooms');
-  const name = h('input', { required: true, maxlength: 200 });
-  const subject = h('input', {});
-  const grade = h('input', {});
+  const name = h('input', { name: 'name', required: true, maxlength: 200 });
+  const subject = h('input', { name: 'subject' });
+  const grade = h('input', { name: 'grade' });
   const err = errorBox();
-  const form = h('form', { class: 'row', onsubmit: async (e) => {
+  const form = h('form', { class: 'row', name: 'new-classroom', onsubmit: async (e) => {
     e.preventDefault();
     try {
       const body = { name: name.value };
@@ -99,18 +99,18 @@ export async function classroomView(id) {
     h('button', { type: 'button', class: 'danger', 'aria-label': `Remove ${s.name}`, onclick: async () => {
       try { await api.del(`/classrooms/${cid}/students/${encodeURIComponent(s.id)}`); await refresh(); } catch (x) { showError(err, x); }
     } }, 'Remove'))]);
-  const name = h('input', { required: true, autocomplete: 'off' });
-  const email = h('input', { type: 'email', required: true, autocomplete: 'off' });
-  const pw = h('input', { type: 'password', autocomplete: 'new-password', minlength: 8, required: true });
-  const add = h('form', { class: 'row', onsubmit: async (e) => {
+  const name = h('input', { name: 'student-name', required: true, autocomplete: 'off' });
+  const email = h('input', { name: 'student-email', type: 'email', required: true, autocomplete: 'off' });
+  const pw = h('input', { name: 'student-password', type: 'password', autocomplete: 'new-password', minlength: 8, required: true });
+  const add = h('form', { class: 'row', name: 'add-student', onsubmit: async (e) => {
     e.preventDefault();
     try {
       await api.post(`/classrooms/${cid}/students`, { students: [{ name: name.value, email: email.value, password: pw.value }] });
       await refresh();
     } catch (x) { showError(err, x); }
   } }, field('Name', name), field('Email', email), field('Password', pw), h('button', { type: 'submit' }, 'Add student'));
-  const csvText = h('textarea', { placeholder: 'name,email,password\nAda Lovelace,ada@school.example,secret-pass' });
-  const importBtn = h('button', { type: 'button', onclick: async () => {
+  const csvText = h('textarea', { name: 'roster-csv', placeholder: 'name,email,password\nAda Lovelace,ada@school.example,secret-pass' });
+  const importBtn = h('button', { type: 'button', name: 'roster-import', onclick: async () => {
     err.textContent = ''; msg.textContent = '';
     try { msg.textContent = await importRoster(cid, csvText.value); await refresh(); } catch (x) { showError(err, x); }
   } }, 'Import CSV');
