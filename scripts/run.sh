@@ -45,7 +45,7 @@ source "$dir/env"
 export JWT_SECRET=${JWT_SECRET:-dev-only-secret-change-me-0123456789abcdef}
 export ALLOWED_ORIGINS=${ALLOWED_ORIGINS:-http://localhost:3000,http://localhost:8080}
 
-bin/server migrate
+bin/server migrate >>"$dir/logs/migrate.log" 2>&1 || { cat "$dir/logs/migrate.log" >&2; exit 1; }
 if [ -x bin/seed ]; then
   bin/seed demo >"$dir/demo.txt"
 fi

@@ -13,8 +13,10 @@ import (
 // redirect to "/app/", whose files come from the binary.
 func (s *Server) routesWeb(r *gin.Engine) {
 	toApp := func(c *gin.Context) { c.Redirect(http.StatusFound, webapp.Prefix) }
-	r.GET("/", toApp)
-	r.GET("/app", toApp)
+	for _, p := range []string{"/", "/app"} {
+		r.GET(p, toApp)
+		r.HEAD(p, toApp)
+	}
 	serve := func(c *gin.Context) {
 		if !s.deps.Web.Exists(c.Request.URL.Path) {
 			WriteError(c, quiz.Errorf(quiz.CodeNotFound, "no file %s", c.Request.URL.Path))
