@@ -280,7 +280,7 @@ func (p *page) offline(off bool) {
 	if off {
 		conds = append(conds, &network.Conditions{Offline: true, DownloadThroughput: -1, UploadThroughput: -1})
 	}
-	if _, err := chromedp.Call(p.ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{MatchedNetworkConditions: conds}); err != nil {
+	if _, err := chromedp.Call(p.ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{MatchedNetworkConditions: conds, EmulateOfflineServiceWorker: new(off)}); err != nil {
 		p.t.Fatalf("%s: emulate network: %v", p.name, err)
 	}
 	if _, err := chromedp.Call(p.ctx, network.OverrideNetworkState, network.OverrideNetworkStateParams{Offline: off, DownloadThroughput: -1, UploadThroughput: -1}); err != nil {
@@ -598,6 +598,13 @@ func TestWholeQuizInTheBrowser(t *testing.T) {
 	}
 	ada.visit("#/me", "Performance")
 	ada.scan(axe, "my results")
+
+	// Once loaded, the client starts without a network (service worker).
+	ada.waitJS(`!!navigator.serviceWorker.controller`, "the service worker in control")
+	ada.offline(true)
+	ada.do(chromedp.Reload())
+	ada.waitJS(`!!document.querySelector('main h1') && !!document.querySelector('[data-testid="logout"]')`, "the app shell offline")
+	ada.offline(false)
 
 	authoringThroughThePages(t, ctx, teacher, a, sc.teacherEmail)
 
