@@ -599,14 +599,15 @@ func TestWholeQuizInTheBrowser(t *testing.T) {
 	ada.visit("#/me", "Performance")
 	ada.scan(axe, "my results")
 
-	// Once loaded, the client starts without a network (service worker).
-	ada.waitJS(`!!navigator.serviceWorker.controller`, "the service worker in control")
-	ada.offline(true)
-	ada.do(chromedp.Reload())
-	ada.waitJS(`!!document.querySelector('main h1') && !!document.querySelector('[data-testid="logout"]')`, "the app shell offline")
-	ada.offline(false)
-
 	authoringThroughThePages(t, ctx, teacher, a, sc.teacherEmail)
+
+	// Once loaded, the client starts without its server (service worker):
+	// node A, Ada's, is stopped and her page reloaded.
+	ada.waitJS(`!!navigator.serviceWorker.controller`, "the service worker in control")
+	cl.Nodes[0].Stop()
+	ada.eval(`window.beforeReload = true`, nil)
+	ada.do(chromedp.Reload())
+	ada.waitJS(`window.beforeReload === undefined && !!document.querySelector('main h1') && !!document.querySelector('[data-testid="logout"]')`, "the app shell without the server")
 
 	for _, p := range append([]*page{teacher}, students...) {
 		for _, msg := range p.problems() {
