@@ -45,9 +45,9 @@ source "$dir/env"
 export JWT_SECRET=${JWT_SECRET:-dev-only-secret-change-me-0123456789abcdef}
 export ALLOWED_ORIGINS=${ALLOWED_ORIGINS:-http://localhost:3000,http://localhost:8080}
 
-bin/server migrate
+bin/server migrate >>"$dir/logs/migrate.log" 2>&1 || { cat "$dir/logs/migrate.log" >&2; exit 1; }
 if [ -x bin/seed ]; then
-  bin/seed demo | tee "$dir/demo.txt"
+  bin/seed demo >"$dir/demo.txt"
 fi
 
 start() { # name, command...
@@ -68,7 +68,15 @@ done
 
 cat <<EOT
 
-Quizcast is running.
+Quizcast is running. Open the web client (teacher and student screens):
+  http://localhost:8080/app/          (node B: http://localhost:8081/app/)
+EOT
+if [ -f "$dir/demo.txt" ]; then
+  echo "Demo logins (a teacher window and a student window, e.g. one private):"
+  sed 's/^/  /' "$dir/demo.txt"
+fi
+cat <<EOT
+
   node A      http://localhost:8080   (API under /api/v1, WebSocket /api/v1/sessions/{id}/ws)
   node B      http://localhost:8081
   readiness   http://localhost:8080/readyz     metrics  http://localhost:8080/metrics
@@ -78,7 +86,7 @@ Quizcast is running.
   Redis       $REDIS_URL
   RabbitMQ    $RABBITMQ_URL
 EOT
-[ -f "$dir/demo.txt" ] && echo "  demo logins: see above (also in $dir/demo.txt)"
+[ -f "$dir/demo.txt" ] && echo "  demo logins also in $dir/demo.txt"
 echo
 echo "Ctrl-C here (or 'make stop' elsewhere) stops everything."
 

@@ -2,6 +2,8 @@
 # Private PostgreSQL, Redis and RabbitMQ instances for make run / test / bench.
 #
 #   scripts/services.sh install            apt-get the missing Debian packages
+#                                          (WITH_BROWSER=1: also chromium and npm,
+#                                          for the browser tests)
 #   scripts/services.sh start DIR BASEPORT starts all three under DIR
 #   scripts/services.sh stop DIR           stops what start started
 #   scripts/services.sh stop-redis DIR     (tests) stop / start Redis alone
@@ -29,6 +31,11 @@ install() {
   command -v npm >/dev/null || missing+=(nodejs npm)
   command -v curl >/dev/null || missing+=(curl)
   command -v jq >/dev/null || missing+=(jq)
+  # The web client's browser tests (make test sets WITH_BROWSER=1):
+  # Debian's chromium, and npm for the pinned axe-core.
+  if [ "${WITH_BROWSER:-}" = 1 ]; then
+    command -v chromium >/dev/null || missing+=(chromium)
+  fi
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" != 0 ]; then
     log "missing: ${missing[*]}. Run: sudo apt-get update && sudo apt-get install -y ${missing[*]}"

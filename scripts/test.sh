@@ -12,7 +12,7 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
-scripts/services.sh start "$dir" "$base"
+WITH_BROWSER=1 scripts/services.sh start "$dir" "$base"
 # shellcheck disable=SC1091
 source "$dir/env"
 export CI=${CI:-}
@@ -25,6 +25,13 @@ echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 echo "== go test ./k8s/... (manifests, image, compose: a module of its own)"
 (cd k8s && go test -count=1 ./...)
+echo "== browser tests (web client in Debian's chromium, e2e/)"
+# axe-core, pinned by web/package-lock.json; installed only when missing
+# or when the lock file changed.
+if [ ! -f web/node_modules/.package-lock.json ] || ! cmp -s web/package-lock.json web/node_modules/.quizcast-lock; then
+  (cd web && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error && cp package-lock.json node_modules/.quizcast-lock)
+fi
+(cd e2e && go vet ./... && go test -race -count=1 -timeout 15m ./...)
 if [ -n "$(go list -f '{{if .TestGoFiles}}{{.ImportPath}}{{end}}' ./internal/httpapi 2>/dev/null)" ] &&
   grep -qs 'func FuzzDecodeQuiz' internal/httpapi/*_test.go; then
   echo "== fuzz (quiz body decoding, 20s)"

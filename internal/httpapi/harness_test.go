@@ -29,6 +29,8 @@ import (
 	"github.com/quizcast/quizcast/internal/quiz"
 	"github.com/quizcast/quizcast/internal/ratelimit"
 	"github.com/quizcast/quizcast/internal/testenv"
+	"github.com/quizcast/quizcast/internal/webapp"
+	"github.com/quizcast/quizcast/web"
 )
 
 const testSecret = "test-secret-0123456789abcdef0123456789abcdef"
@@ -325,6 +327,7 @@ func routesOf(t *testing.T) gin.RoutesInfo {
 	t.Helper()
 	engine, err := httpapi.New(httpapi.Config{}, httpapi.Deps{
 		Log: slog.New(slog.DiscardHandler), Registry: metrics.NewRegistry(), Health: health.New(nil),
+		Web: webapp.New(web.App()),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -19,11 +19,15 @@ import (
 	"github.com/quizcast/quizcast/internal/metrics"
 	"github.com/quizcast/quizcast/internal/quiz"
 	"github.com/quizcast/quizcast/internal/ratelimit"
+	"github.com/quizcast/quizcast/internal/webapp"
 )
 
 // Config is what the router needs besides its services.
 type Config struct {
 	TrustedProxies []string
+	// AllowedOrigins are the browser origins whose apps may call the REST
+	// API (CORS, §1); the same list guards WebSocket handshakes.
+	AllowedOrigins []string
 }
 
 // Deps are the services the handlers call. Each part of the API adds the
@@ -49,6 +53,9 @@ type Deps struct {
 	Sockets Sockets
 	// Reports serves §7; nil leaves the report routes out.
 	Reports Reports
+	// Web serves the reference web client under /app/ (§11); nil leaves
+	// it out.
+	Web *webapp.Handler
 }
 
 // Server holds the handlers' dependencies.
@@ -70,7 +77,7 @@ func New(cfg Config, deps Deps) (*gin.Engine, error) {
 	}
 	m := metrics.NewHTTP(deps.Registry)
 	s := &Server{cfg: cfg, deps: deps, validate: NewValidator(), metrics: m}
-	r.Use(requestID(), accessLog(deps.Log, m), recoverer(deps.Log), bodyLimit())
+	r.Use(requestID(), accessLog(deps.Log, m), recoverer(deps.Log), cors(cfg.AllowedOrigins), bodyLimit())
 	r.NoRoute(func(c *gin.Context) {
 		WriteError(c, quiz.Errorf(quiz.CodeNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})
@@ -86,6 +93,10 @@ func New(cfg Config, deps Deps) (*gin.Engine, error) {
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", s.ready)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(deps.Registry, promhttp.HandlerOpts{Registry: deps.Registry})))
+
+	if deps.Web != nil {
+		s.routesWeb(r)
+	}
 
 	v1 := r.Group("/api/v1")
 	s.routesAuth(v1)

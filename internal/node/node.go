@@ -31,6 +31,8 @@ import (
 	"github.com/quizcast/quizcast/internal/ratelimit"
 	"github.com/quizcast/quizcast/internal/realtime"
 	"github.com/quizcast/quizcast/internal/reports"
+	"github.com/quizcast/quizcast/internal/webapp"
+	"github.com/quizcast/quizcast/web"
 )
 
 // Options tune a node beyond its configuration (tests shorten intervals).
@@ -115,12 +117,13 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	rtCfg.AllowedOrigins = cfg.AllowedOrigins
 	n.sockets = realtime.NewServer(rtCfg, tokens, sessions, hubs, broker, presence, log, rtStats)
 
-	router, err := httpapi.New(httpapi.Config{TrustedProxies: cfg.TrustedProxies}, httpapi.Deps{
+	router, err := httpapi.New(httpapi.Config{TrustedProxies: cfg.TrustedProxies, AllowedOrigins: cfg.AllowedOrigins}, httpapi.Deps{
 		Log: log, Registry: reg, Health: checker, Draining: &n.draining,
 		Tokens: tokens, Limiter: limiter, Accounts: accounts,
 		Authoring: authoring.New(store, pol),
 		Sessions:  sessions, Sockets: n.sockets,
 		Reports: reports.NewService(reports.NewStore(pool), reports.NewCache(rdb, 0, reg), log),
+		Web:     webapp.New(web.App()),
 	})
 	if err != nil {
 		return nil, err

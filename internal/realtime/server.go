@@ -133,7 +133,7 @@ func (s *Server) Admit(r *http.Request, sessionID string) (*Admission, error) {
 	if s.draining.Load() {
 		return nil, quiz.Errorf(quiz.CodeUnavailable, "this node is shutting down; reconnect")
 	}
-	if origin := r.Header.Get("Origin"); origin != "" && !s.originAllowed(origin) {
+	if origin := r.Header.Get("Origin"); origin != "" && !s.originAllowed(origin, r.Host) {
 		return nil, quiz.Errorf(quiz.CodeForbidden, "origin %q is not allowed", origin)
 	}
 	ctx := r.Context()
@@ -168,10 +168,13 @@ func (s *Server) Admit(r *http.Request, sessionID string) (*Admission, error) {
 	return adm, nil
 }
 
-func (s *Server) originAllowed(origin string) bool {
+func (s *Server) originAllowed(origin, host string) bool {
 	u, err := url.Parse(origin)
 	if err != nil {
 		return false
+	}
+	if u.Host != "" && strings.EqualFold(u.Host, host) {
+		return true // the node's own web client (/app/)
 	}
 	return slices.ContainsFunc(s.cfg.AllowedOrigins, func(o string) bool {
 		return strings.EqualFold(strings.TrimRight(o, "/"), u.Scheme+"://"+u.Host)
