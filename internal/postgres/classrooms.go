@@ -206,7 +206,7 @@ func (s *Store) Enrol(ctx context.Context, schoolID, classroomID string, list []
 	return out, nil
 }
 
-const rosterSQL = `SELECT u.id, u.school_id, u.name, u.email, u.role, u.created_at
+const rosterSQL = `SELECT u.id, u.school_id, u.name, u.email, u.role, u.created_at, u.deactivated_at IS NULL
 	FROM enrolments e JOIN users u ON u.id = e.student_id
 	WHERE e.school_id = $1 AND e.classroom_id = $2 AND (u.name, u.id) > ($3, $4)
 	ORDER BY u.name, u.id LIMIT $5`
