@@ -1,24 +1,32 @@
 // Command server runs a Quizcast server node (REST, WebSockets, outbox
-// relay, deadline sweeper) or, as "server migrate", applies the migrations.
+// relay, deadline sweeper); "server migrate" applies the migrations and
+// "server create-school -name NAME -admin-email EMAIL" creates a school
+// with its admin and prints the admin's password reset code.
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"net/mail"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/quizcast/quizcast/internal/auth"
 	"github.com/quizcast/quizcast/internal/config"
 	"github.com/quizcast/quizcast/internal/node"
 	"github.com/quizcast/quizcast/internal/postgres"
+	"github.com/quizcast/quizcast/internal/quiz"
 )
 
 func main() {
@@ -40,6 +48,8 @@ func run(ctx context.Context, args []string, getenv config.Getenv) error {
 	switch cmd {
 	case "migrate":
 		return migrate(ctx, getenv)
+	case "create-school":
+		return createSchool(ctx, args[1:], getenv, os.Stdout)
 	case "serve":
 		cfg, err := config.LoadServer(getenv)
 		if err != nil {
@@ -48,8 +58,57 @@ func run(ctx context.Context, args []string, getenv config.Getenv) error {
 		debugAddr, _ := getenv("DEBUG_ADDR")
 		return serve(ctx, cfg, debugAddr, log)
 	default:
-		return fmt.Errorf("unknown command %q (want serve or migrate)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, migrate or create-school)", cmd)
 	}
+}
+
+// createSchool creates a school and its first admin, who has no password
+// yet, and prints a reset code (24 h) with which the admin sets one at
+// POST /api/v1/auth/password-reset.
+func createSchool(ctx context.Context, args []string, getenv config.Getenv, out io.Writer) error {
+	fs := flag.NewFlagSet("create-school", flag.ContinueOnError)
+	name := fs.String("name", "", "the school's name (1..200 characters)")
+	adminEmail := fs.String("admin-email", "", "the email of the school's first admin")
+	adminName := fs.String("admin-name", "", "the admin's name (default: the email)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	email := auth.NormalizeEmail(*adminEmail)
+	if n := len([]rune(strings.TrimSpace(*name))); n == 0 || n > 200 {
+		return errors.New("create-school: -name is required (1..200 characters)")
+	}
+	if _, err := mail.ParseAddress(email); err != nil || email == "" {
+		return errors.New("create-school: -admin-email must be a valid email")
+	}
+	if *adminName == "" {
+		*adminName = email
+	}
+	url, ok := getenv("DATABASE_URL")
+	if !ok || url == "" {
+		return errors.New("configuration: DATABASE_URL is required")
+	}
+	pool, err := postgres.Connect(ctx, url, 2)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	store := postgres.NewStore(pool)
+	school, user, err := store.CreateSchool(ctx, strings.TrimSpace(*name),
+		quiz.User{Name: *adminName, Email: email, Role: quiz.RoleAdmin}, auth.NoPassword)
+	if errors.Is(err, quiz.ErrConflict) {
+		return fmt.Errorf("create-school: %s is already registered", email)
+	}
+	if err != nil {
+		return err
+	}
+	code, ttl, err := auth.NewResets(store, nil, nil, store).Issue(ctx, user, "")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "school %s created (id %s)\nadmin %s (id %s)\nreset code (valid %s, shown once): %s\n"+
+		"set the password with POST /api/v1/auth/password-reset {\"email\", \"reset_code\", \"new_password\"}\n",
+		school.Name, school.ID, user.Email, user.ID, ttl, code)
+	return err
 }
 
 func migrate(ctx context.Context, getenv config.Getenv) error {
