@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/quizcast/quizcast/internal/admin"
 	"github.com/quizcast/quizcast/internal/auth"
 	"github.com/quizcast/quizcast/internal/authoring"
 	"github.com/quizcast/quizcast/internal/health"
@@ -64,7 +65,12 @@ type node struct {
 }
 
 // node builds a new server instance over the env's database and Redis.
-func (e *env) node() *node {
+func (e *env) node() *node { return e.newNode(false) }
+
+// closedNode is a node with REGISTRATION=closed.
+func (e *env) closedNode() *node { return e.newNode(true) }
+
+func (e *env) newNode(registrationClosed bool) *node {
 	e.t.Helper()
 	tokens, err := auth.NewTokens([]byte(testSecret), 15*time.Minute, e.rdb)
 	if err != nil {
@@ -75,14 +81,20 @@ func (e *env) node() *node {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	resets := auth.NewResets(e.store, tokens, limiter, e.store)
+	adminSvc := admin.New(admin.Config{Store: e.store, Policy: policy.New(e.store), Tokens: tokens, Resets: resets,
+		Redis: e.rdb, Log: slog.New(slog.DiscardHandler)})
 	engine, err := httpapi.New(httpapi.Config{TrustedProxies: []string{"127.0.0.1"}}, httpapi.Deps{
-		Log:       slog.New(slog.DiscardHandler),
-		Registry:  metrics.NewRegistry(),
-		Health:    health.New(map[string]health.Check{}),
-		Tokens:    tokens,
-		Limiter:   limiter,
-		Accounts:  accounts,
-		Authoring: authoring.New(e.store, policy.New(e.store)),
+		Admin:              adminSvc,
+		Resets:             resets,
+		RegistrationClosed: registrationClosed,
+		Log:                slog.New(slog.DiscardHandler),
+		Registry:           metrics.NewRegistry(),
+		Health:             health.New(map[string]health.Check{}),
+		Tokens:             tokens,
+		Limiter:            limiter,
+		Accounts:           accounts,
+		Authoring:          authoring.New(e.store, policy.New(e.store)),
 	})
 	if err != nil {
 		e.t.Fatal(err)
