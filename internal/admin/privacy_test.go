@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
@@ -265,6 +266,16 @@ func TestEraseStudent(t *testing.T) {
 	}
 	if got := redisHolding(t, w.rdb, victim.ID); len(got) != 0 {
 		t.Errorf("Redis still names the student: %v", got)
+	}
+	// A message still in flight about the student (RabbitMQ) is stored by
+	// the event worker without the id.
+	late := quiz.Event{EventID: uuid.NewString(), Name: quiz.EventStudentLeft, OccurredAt: time.Now().UTC(), SchoolID: w.school,
+		SessionID: sid, UserID: victim.ID, App: quiz.AppNotebook}
+	if _, err := postgres.NewEventStore(w.pool).Store(ctx, []quiz.Event{late}); err != nil {
+		t.Fatal(err)
+	}
+	if got := where(t, w.pool, victim.ID); len(got) != 1 {
+		t.Errorf("a late event brought the id back: %v", got)
 	}
 	// The others are untouched.
 	if got := where(t, w.pool, w.students[0].ID); len(got) == 0 {
