@@ -392,3 +392,33 @@ func TestHorizon(t *testing.T) {
 		t.Fatalf("horizon %s, want %s", got, want)
 	}
 }
+
+func TestReportServedAudit(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	st := w.students[0].ID
+	teacher := admin.Caller{Identity: auth.Identity{UserID: w.teacher, SchoolID: w.school, Role: quiz.RoleTeacher}, RequestID: "r1"}
+	self := admin.Caller{Identity: auth.Identity{UserID: st, SchoolID: w.school, Role: quiz.RoleStudent}, RequestID: "r2"}
+	steps := []struct {
+		c            admin.Caller
+		aboutStudent bool
+		subject      string
+		csv          bool
+	}{
+		{teacher, true, st, false},          // report.viewed
+		{self, true, st, false},             // a student's own report: nothing
+		{teacher, false, w.classroom, true}, // report.exported
+		{teacher, true, st, true},           // report.exported + report.viewed
+	}
+	for _, s := range steps {
+		if err := w.svc.ReportServed(ctx, s.c, s.aboutStudent, s.subject, s.csv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := scalar[string](t, w.pool, `SELECT string_agg(action || ':' || subject_type || ':' || request_id, ',' ORDER BY at, action)
+		FROM audit_log WHERE school_id = $1`, w.school)
+	want := "report.viewed:report:r1,report.exported:report:r1,report.exported:report:r1,report.viewed:report:r1"
+	if got != want {
+		t.Fatalf("audit %s, want %s", got, want)
+	}
+}

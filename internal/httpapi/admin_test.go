@@ -1,10 +1,13 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/quizcast/quizcast/internal/quiz"
@@ -404,4 +407,78 @@ func TestAdminAccessMatrix(t *testing.T) {
 	for _, a := range []string{"", "x"} {
 		want(t, n.do(t, "GET", "/api/v1/users", a, nil), http.StatusUnauthorized).err(t)
 	}
+}
+
+// TestLogsHoldNoPersonalData runs the accounts and administration flows on
+// a node logging JSON as in production and scans every line for the
+// emails, names, passwords, tokens and codes that went through it.
+func TestLogsHoldNoPersonalData(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, generous)
+	var buf syncBuffer
+	n := e.newNode(false, slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	adminUser, adminEmail := n.register(t, "Logs High")
+	adm := n.login(t, adminEmail)
+	secrets := []string{adminEmail, adminUser.Name, password, adm.AccessToken, adm.RefreshToken}
+
+	var cl struct {
+		ID string `json:"id"`
+	}
+	want(t, n.do(t, "POST", "/api/v1/classrooms", adm.AccessToken, map[string]string{"name": "Logs 7B"}), http.StatusCreated).decode(t, &cl)
+	stuEmail, stuName := email("kidlog"), "Tabitha Quillfeather"
+	want(t, n.doRaw(t, "POST", "/api/v1/classrooms/"+cl.ID+"/students/import", adm.AccessToken, "text/csv",
+		strings.NewReader("name,email,password\n"+stuName+","+stuEmail+",kid password 1\nBad Row,not-an-email,\n")), http.StatusOK)
+	var stu tokenJSON
+	want(t, n.do(t, "POST", "/api/v1/auth/login", "", map[string]string{"email": stuEmail, "password": "kid password 1"}), http.StatusOK).decode(t, &stu)
+	secrets = append(secrets, stuEmail, stuName, "kid password 1", stu.AccessToken, stu.RefreshToken)
+	var list struct {
+		Items []userJSON `json:"items"`
+	}
+	want(t, n.do(t, "GET", "/api/v1/users?q=Tabitha", adm.AccessToken, nil), http.StatusOK).decode(t, &list)
+	if len(list.Items) != 1 {
+		t.Fatalf("users: %+v", list.Items)
+	}
+	var code struct {
+		ResetCode string `json:"reset_code"`
+	}
+	want(t, n.do(t, "POST", "/api/v1/users/"+stu.User.ID+"/password-reset", adm.AccessToken, nil), http.StatusOK).decode(t, &code)
+	secrets = append(secrets, code.ResetCode, "kid password 2")
+	want(t, n.do(t, "POST", "/api/v1/auth/password-reset", "", map[string]string{"email": stuEmail, "reset_code": "wrong", "new_password": "kid password 2"}), http.StatusUnauthorized)
+	want(t, n.do(t, "POST", "/api/v1/auth/password-reset", "", map[string]string{"email": stuEmail, "reset_code": code.ResetCode, "new_password": "kid password 2"}), http.StatusNoContent)
+	want(t, n.do(t, "POST", "/api/v1/auth/login", "", map[string]string{"email": stuEmail, "password": "wrong password"}), http.StatusUnauthorized)
+	want(t, n.do(t, "GET", "/api/v1/students/"+stu.User.ID+"/export", adm.AccessToken, nil), http.StatusOK)
+	want(t, n.do(t, "PATCH", "/api/v1/users/"+stu.User.ID, adm.AccessToken, map[string]any{"name": "Renamed Quillfeather", "active": false}), http.StatusOK)
+	secrets = append(secrets, "Quillfeather")
+	want(t, n.do(t, "DELETE", "/api/v1/students/"+stu.User.ID, adm.AccessToken, nil), http.StatusNoContent)
+
+	logs := buf.String()
+	if !strings.Contains(logs, `"route":"/api/v1/students/:id"`) {
+		t.Fatalf("the run logged no requests:\n%s", logs)
+	}
+	for _, s := range secrets {
+		if s != "" && strings.Contains(logs, s) {
+			t.Errorf("the logs hold %q", s)
+		}
+	}
+	if strings.Contains(logs, "@example.org") {
+		t.Error("the logs hold an email")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a server.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -65,12 +65,12 @@ type node struct {
 }
 
 // node builds a new server instance over the env's database and Redis.
-func (e *env) node() *node { return e.newNode(false) }
+func (e *env) node() *node { return e.newNode(false, slog.New(slog.DiscardHandler)) }
 
 // closedNode is a node with REGISTRATION=closed.
-func (e *env) closedNode() *node { return e.newNode(true) }
+func (e *env) closedNode() *node { return e.newNode(true, slog.New(slog.DiscardHandler)) }
 
-func (e *env) newNode(registrationClosed bool) *node {
+func (e *env) newNode(registrationClosed bool, log *slog.Logger) *node {
 	e.t.Helper()
 	tokens, err := auth.NewTokens([]byte(testSecret), 15*time.Minute, e.rdb)
 	if err != nil {
@@ -83,12 +83,12 @@ func (e *env) newNode(registrationClosed bool) *node {
 	}
 	resets := auth.NewResets(e.store, tokens, limiter, e.store)
 	adminSvc := admin.New(admin.Config{Store: e.store, Policy: policy.New(e.store), Tokens: tokens, Resets: resets,
-		Redis: e.rdb, Log: slog.New(slog.DiscardHandler)})
+		Redis: e.rdb, Log: log})
 	engine, err := httpapi.New(httpapi.Config{TrustedProxies: []string{"127.0.0.1"}}, httpapi.Deps{
 		Admin:              adminSvc,
 		Resets:             resets,
 		RegistrationClosed: registrationClosed,
-		Log:                slog.New(slog.DiscardHandler),
+		Log:                log,
 		Registry:           metrics.NewRegistry(),
 		Health:             health.New(map[string]health.Check{}),
 		Tokens:             tokens,
