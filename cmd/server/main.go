@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/quizcast/quizcast/internal/auth"
@@ -83,11 +84,7 @@ func createSchool(ctx context.Context, args []string, getenv config.Getenv, out 
 	if *adminName == "" {
 		*adminName = email
 	}
-	url, ok := getenv("DATABASE_URL")
-	if !ok || url == "" {
-		return errors.New("configuration: DATABASE_URL is required")
-	}
-	pool, err := postgres.Connect(ctx, url, 2)
+	pool, err := connectAdmin(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -111,12 +108,18 @@ func createSchool(ctx context.Context, args []string, getenv config.Getenv, out 
 	return err
 }
 
-func migrate(ctx context.Context, getenv config.Getenv) error {
+// connectAdmin opens a small pool on DATABASE_URL for the one-shot
+// commands (migrate, create-school).
+func connectAdmin(ctx context.Context, getenv config.Getenv) (*pgxpool.Pool, error) {
 	url, ok := getenv("DATABASE_URL")
 	if !ok || url == "" {
-		return errors.New("configuration: DATABASE_URL is required")
+		return nil, errors.New("configuration: DATABASE_URL is required")
 	}
-	pool, err := postgres.Connect(ctx, url, 2)
+	return postgres.Connect(ctx, url, 2)
+}
+
+func migrate(ctx context.Context, getenv config.Getenv) error {
+	pool, err := connectAdmin(ctx, getenv)
 	if err != nil {
 		return err
 	}

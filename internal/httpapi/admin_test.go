@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -12,32 +11,6 @@ import (
 
 	"github.com/quizcast/quizcast/internal/quiz"
 )
-
-// doRaw sends body with the given content type.
-func (n *node) doRaw(t *testing.T, method, path, token, contentType string, body io.Reader) reply {
-	t.Helper()
-	req, err := http.NewRequest(method, n.URL+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	req.Header.Set("X-Forwarded-For", n.env.ip)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	data, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reply{Status: res.StatusCode, Header: res.Header, Body: data}
-}
 
 type auditPage struct {
 	Items []struct {

@@ -153,12 +153,22 @@ func (n *node) do(t *testing.T, method, path, token string, body any) reply {
 		}
 		rd = bytes.NewReader(data)
 	}
-	req, err := http.NewRequest(method, n.URL+path, rd)
+	contentType := ""
+	if rd != nil {
+		contentType = "application/json"
+	}
+	return n.doRaw(t, method, path, token, contentType, rd)
+}
+
+// doRaw sends body with the given content type (none when empty).
+func (n *node) doRaw(t *testing.T, method, path, token, contentType string, body io.Reader) reply {
+	t.Helper()
+	req, err := http.NewRequest(method, n.URL+path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

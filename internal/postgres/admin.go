@@ -179,17 +179,9 @@ func (s *Store) ImportRoster(ctx context.Context, schoolID, classroomID string, 
 				created[e] = true
 			}
 		}
-		rs, err := tx.Query(ctx, usersByEmailSQL, all)
+		byEmail, err := usersByEmailIn(ctx, tx, all)
 		if err != nil {
 			return err
-		}
-		found, err := pgx.CollectRows(rs, func(r pgx.CollectableRow) (quiz.User, error) { return scanUser(r) })
-		if err != nil {
-			return err
-		}
-		byEmail := make(map[string]quiz.User, len(found))
-		for _, u := range found {
-			byEmail[u.Email] = u
 		}
 		var ids []string
 		valid := make([]quiz.RosterRow, 0, len(rows))
