@@ -386,6 +386,23 @@ func TestRetention(t *testing.T) {
 	}
 }
 
+func TestRetentionTakesTurns(t *testing.T) {
+	pool, _ := testenv.Database(t)
+	store := postgres.NewStore(pool)
+	var inner bool
+	ran, err := store.Exclusively(t.Context(), "quizcast_retention", func(ctx context.Context) error {
+		var err error
+		inner, err = store.Exclusively(ctx, "quizcast_retention", func(context.Context) error { return nil })
+		return err
+	})
+	if err != nil || !ran || inner {
+		t.Fatalf("outer ran %v, inner ran %v, err %v", ran, inner, err)
+	}
+	if ran, err := store.Exclusively(t.Context(), "quizcast_retention", func(context.Context) error { return nil }); !ran || err != nil {
+		t.Fatalf("the lock was not released: %v %v", ran, err)
+	}
+}
+
 func TestHorizon(t *testing.T) {
 	got := admin.Horizon(time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC), 24)
 	if want := time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC); !got.Equal(want) {

@@ -16,6 +16,8 @@ type RetentionStore interface {
 	RemoveBefore(ctx context.Context, horizon time.Time, batch int) (postgres.Retained, error)
 	DropAuditBefore(ctx context.Context, horizon time.Time) ([]string, error)
 	PurgeExpiredResets(ctx context.Context) (int64, error)
+	// Exclusively runs fn unless another node is running it (false).
+	Exclusively(ctx context.Context, key string, fn func(context.Context) error) (bool, error)
 }
 
 // Retention removes what is older than the retention periods, once a day.
@@ -41,11 +43,17 @@ func Horizon(now time.Time, months int) time.Time {
 	return time.Date(y, m, 1, 0, 0, 0, 0, time.UTC).AddDate(0, -months, 0)
 }
 
-// Run runs a pass at once, then daily, until ctx ends.
+// Run runs a pass at once, then daily, until ctx ends; a node whose turn
+// another node holds skips it.
 func (r *Retention) Run(ctx context.Context) {
 	background.Every(ctx, 24*time.Hour, true, func(ctx context.Context) {
-		if err := r.Pass(ctx, time.Now()); err != nil && ctx.Err() == nil {
+		// One node at a time; the others skip this day's turn.
+		ran, err := r.Store.Exclusively(ctx, "quizcast_retention", func(ctx context.Context) error { return r.Pass(ctx, time.Now()) })
+		switch {
+		case err != nil && ctx.Err() == nil:
 			r.Log.Error("retention pass failed", "err", err)
+		case !ran:
+			r.Log.Debug("retention pass skipped: another node runs it")
 		}
 	})
 }

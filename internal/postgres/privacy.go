@@ -374,3 +374,23 @@ func (s *Store) PurgeExpiredResets(ctx context.Context) (int64, error) {
 	}
 	return tag.RowsAffected(), nil
 }
+
+// Exclusively runs fn while holding the session advisory lock named key,
+// unless another session holds it: then it returns false at once. Nodes use
+// it to take turns at a job that every node schedules.
+func (s *Store) Exclusively(ctx context.Context, key string, fn func(context.Context) error) (bool, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return false, fmt.Errorf("lock %s: %w", key, mapError(err))
+	}
+	defer conn.Release()
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtext($1))`, key).Scan(&ok); err != nil {
+		return false, fmt.Errorf("lock %s: %w", key, mapError(err))
+	}
+	if !ok {
+		return false, nil
+	}
+	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext($1))`, key) }()
+	return true, fn(ctx)
+}
