@@ -1,28 +1,34 @@
 // Command server runs a Quizcast server node (REST, WebSockets, outbox
 // relay, deadline sweeper); "server migrate" applies the migrations,
-// "server checkconfig" checks the environment and the data stores,
-// "server version" and "server --help" explain the binary.
+// "server create-school" creates a school with its admin, "server
+// checkconfig" checks the environment and the data stores, "server
+// version" and "server --help" explain the binary.
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"net/mail"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/quizcast/quizcast/internal/auth"
 	"github.com/quizcast/quizcast/internal/config"
 	"github.com/quizcast/quizcast/internal/node"
 	"github.com/quizcast/quizcast/internal/postgres"
+	"github.com/quizcast/quizcast/internal/quiz"
 	"github.com/quizcast/quizcast/internal/rabbitmq"
 	"github.com/quizcast/quizcast/internal/version"
 )
@@ -46,6 +52,9 @@ Commands:
   serve        run the node (the default)
   migrate      apply the database migrations and create the partitions
                (reads only DATABASE_URL)
+  create-school -name NAME -admin-email EMAIL [-admin-name NAME]
+               create a school and its first admin (for REGISTRATION=closed);
+               prints a password reset code (24 h) for the admin
   checkconfig  validate the environment and reach PostgreSQL, Redis and
                RabbitMQ; exits 1 with one line per problem
   version      print the version, VCS revision and Go version
@@ -59,7 +68,7 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout io.Wri
 	if len(args) > 0 {
 		cmd = args[0]
 	}
-	if len(args) > 1 {
+	if len(args) > 1 && cmd != "create-school" {
 		return fmt.Errorf("%s takes no arguments, got %q (see server --help)", cmd, args[1:])
 	}
 	switch cmd {
@@ -85,6 +94,8 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout io.Wri
 	case "migrate":
 		started()
 		return migrate(ctx, getenv)
+	case "create-school":
+		return createSchool(ctx, args[1:], getenv, stdout)
 	case "serve":
 		cfg, err := config.LoadServer(getenv)
 		if err != nil {
@@ -94,7 +105,7 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout io.Wri
 		debugAddr, _ := getenv("DEBUG_ADDR")
 		return serve(ctx, cfg, debugAddr, log)
 	default:
-		return fmt.Errorf("unknown command %q (want serve, migrate, checkconfig, version or help)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, migrate, create-school, checkconfig, version or help)", cmd)
 	}
 }
 
@@ -154,12 +165,63 @@ func pingRedis(ctx context.Context, url string) error {
 	return rdb.Ping(ctx).Err()
 }
 
-func migrate(ctx context.Context, getenv config.Getenv) error {
+// createSchool creates a school and its first admin, who has no password
+// yet, and prints a reset code (24 h) with which the admin sets one at
+// POST /api/v1/auth/password-reset.
+func createSchool(ctx context.Context, args []string, getenv config.Getenv, out io.Writer) error {
+	fs := flag.NewFlagSet("create-school", flag.ContinueOnError)
+	name := fs.String("name", "", "the school's name (1..200 characters)")
+	adminEmail := fs.String("admin-email", "", "the email of the school's first admin")
+	adminName := fs.String("admin-name", "", "the admin's name (default: the email)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	email := auth.NormalizeEmail(*adminEmail)
+	if n := len([]rune(strings.TrimSpace(*name))); n == 0 || n > 200 {
+		return errors.New("create-school: -name is required (1..200 characters)")
+	}
+	if _, err := mail.ParseAddress(email); err != nil || email == "" {
+		return errors.New("create-school: -admin-email must be a valid email")
+	}
+	if *adminName == "" {
+		*adminName = email
+	}
+	pool, err := connectAdmin(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	store := postgres.NewStore(pool)
+	school, user, err := store.CreateSchool(ctx, strings.TrimSpace(*name),
+		quiz.User{Name: *adminName, Email: email, Role: quiz.RoleAdmin}, auth.NoPassword)
+	if errors.Is(err, quiz.ErrConflict) {
+		return fmt.Errorf("create-school: %s is already registered", email)
+	}
+	if err != nil {
+		return err
+	}
+	code, ttl, err := auth.NewResets(store, nil, nil, store).Issue(ctx, user, "")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "school %s created (id %s)\nadmin %s (id %s)\nreset code (valid %s, shown once): %s\n"+
+		"set the password with POST /api/v1/auth/password-reset {\"email\", \"reset_code\", \"new_password\"}\n",
+		school.Name, school.ID, user.Email, user.ID, ttl, code)
+	return err
+}
+
+// connectAdmin opens a small pool on DATABASE_URL for the one-shot
+// commands (migrate, create-school).
+func connectAdmin(ctx context.Context, getenv config.Getenv) (*pgxpool.Pool, error) {
 	url, ok := getenv("DATABASE_URL")
 	if !ok || url == "" {
-		return errors.New("configuration: DATABASE_URL is required")
+		return nil, errors.New("configuration: DATABASE_URL is required")
 	}
-	pool, err := postgres.Connect(ctx, url, 2)
+	return postgres.Connect(ctx, url, 2)
+}
+
+func migrate(ctx context.Context, getenv config.Getenv) error {
+	pool, err := connectAdmin(ctx, getenv)
 	if err != nil {
 		return err
 	}

@@ -97,6 +97,9 @@ func (s *Service) Register(ctx context.Context, name, email, password, schoolNam
 var ErrEmailTaken = &quiz.Error{Code: quiz.CodeConflict, Message: "this email is already registered",
 	Fields: map[string]string{"email": "is already registered"}}
 
+// ErrDeactivated refuses the login of an account an admin deactivated.
+var ErrDeactivated = &quiz.Error{Code: quiz.CodeForbidden, Message: "this account is deactivated; ask the school's admin"}
+
 var errBadLogin = &quiz.Error{Code: quiz.CodeUnauthorized, Message: "wrong email or password"}
 
 // Login checks the password and starts a login. An unknown email and a
@@ -115,6 +118,10 @@ func (s *Service) Login(ctx context.Context, email, password string) (Pair, erro
 		return Pair{}, err
 	case !CheckPassword(hash, password):
 		return Pair{}, s.failed(ctx, email)
+	case !user.Active:
+		// After the password check, so the answer tells nothing to
+		// whoever does not hold it.
+		return Pair{}, ErrDeactivated
 	}
 	refresh, err := randomToken()
 	if err != nil {

@@ -6,11 +6,7 @@ package authoring
 import (
 	"context"
 	"errors"
-	"fmt"
-	"runtime"
 	"strconv"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/quizcast/quizcast/internal/auth"
 	"github.com/quizcast/quizcast/internal/policy"
@@ -144,21 +140,13 @@ func (s *Service) Enrol(ctx context.Context, id auth.Identity, classroomID strin
 	if len(fields) > 0 {
 		return nil, quiz.Invalid(fields)
 	}
-	computed := make([]string, len(todo))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(runtime.GOMAXPROCS(0))
+	passwords := make([]string, len(todo))
 	for k, i := range todo {
-		g.Go(func() error {
-			if err := gctx.Err(); err != nil {
-				return err
-			}
-			h, err := auth.HashPassword(students[i].Password)
-			computed[k] = h
-			return err
-		})
+		passwords[k] = students[i].Password
 	}
-	if err := g.Wait(); err != nil {
-		return nil, fmt.Errorf("hash passwords: %w", err)
+	computed, err := auth.HashPasswords(ctx, passwords)
+	if err != nil {
+		return nil, err
 	}
 	for k, i := range todo {
 		hashes[emails[i]] = computed[k]

@@ -49,6 +49,16 @@ type Server struct {
 	// DBMaxConns sizes the node's PostgreSQL pool (pool_max_conns in
 	// DATABASE_URL wins).
 	DBMaxConns int
+	// RegistrationClosed: REGISTRATION=closed (default open) refuses
+	// POST /auth/register; operators create schools with
+	// `server create-school`.
+	RegistrationClosed bool
+	// RetentionMonths (RETENTION_MONTHS, default 24): sessions started
+	// earlier are removed with everything about them.
+	RetentionMonths int
+	// AuditRetentionMonths (AUDIT_RETENTION_MONTHS, default 36): the audit
+	// log's own retention period.
+	AuditRetentionMonths int
 }
 
 // Worker is the configuration of cmd/eventworker.
@@ -186,6 +196,15 @@ func LoadServer(get Getenv) (Server, error) {
 		OutboxPollInterval: r.duration("OUTBOX_POLL_INTERVAL", 500*time.Millisecond, 10*time.Millisecond, time.Minute),
 		OutboxRelays:       r.integer("OUTBOX_RELAYS", 4, 1, 16),
 		DBMaxConns:         r.integer("DB_MAX_CONNS", 16, 2, 1000),
+	}
+	c.RetentionMonths = r.integer("RETENTION_MONTHS", 24, 1, 1200)
+	c.AuditRetentionMonths = r.integer("AUDIT_RETENTION_MONTHS", 36, 1, 1200)
+	switch reg := strings.ToLower(r.optional("REGISTRATION", "open")); reg {
+	case "open":
+	case "closed":
+		c.RegistrationClosed = true
+	default:
+		r.errs = append(r.errs, fmt.Errorf("REGISTRATION is %q, want open or closed", reg))
 	}
 	if c.NodeID == "" {
 		host, _ := os.Hostname()

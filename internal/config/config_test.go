@@ -23,8 +23,13 @@ func TestLoadServer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("good config refused: %v", err)
 	}
-	if c.HTTPAddr != ":8080" || c.AccessTTL.Minutes() != 15 {
+	if c.HTTPAddr != ":8080" || c.AccessTTL.Minutes() != 15 || c.RegistrationClosed || c.RetentionMonths != 24 || c.AuditRetentionMonths != 36 {
 		t.Fatalf("defaults not applied: %+v", c)
+	}
+	m := good()
+	m["REGISTRATION"] = "Closed"
+	if c, err := LoadServer(env(m)); err != nil || !c.RegistrationClosed {
+		t.Fatalf("REGISTRATION=Closed: %v %+v", err, c)
 	}
 	tests := []struct {
 		name, key, value, want string
@@ -39,6 +44,9 @@ func TestLoadServer(t *testing.T) {
 		{"bad int", "RATE_API_PER_USER", "many", "RATE_API_PER_USER"},
 		{"outbox batch too large", "OUTBOX_BATCH_SIZE", "20000", "OUTBOX_BATCH_SIZE"},
 		{"bad outbox poll", "OUTBOX_POLL_INTERVAL", "soon", "OUTBOX_POLL_INTERVAL"},
+		{"bad registration", "REGISTRATION", "invite-only", "REGISTRATION"},
+		{"zero retention", "RETENTION_MONTHS", "0", "RETENTION_MONTHS"},
+		{"bad audit retention", "AUDIT_RETENTION_MONTHS", "forever", "AUDIT_RETENTION_MONTHS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

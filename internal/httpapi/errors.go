@@ -43,6 +43,8 @@ func Status(code quiz.Code) int {
 		return http.StatusConflict
 	case quiz.CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case quiz.CodeUnsupportedMedia:
+		return http.StatusUnsupportedMediaType
 	case quiz.CodeValidation, quiz.CodeInvalidChoice:
 		return http.StatusUnprocessableEntity
 	case quiz.CodeRateLimited:

@@ -100,7 +100,14 @@ type registerResponse struct {
 	School schoolJSON `json:"school"`
 }
 
+var errRegistrationClosed = &quiz.Error{Code: quiz.CodeForbidden,
+	Message: "registration is closed on this server; an operator creates schools"}
+
 func (s *Server) register(c *gin.Context) {
+	if s.deps.RegistrationClosed {
+		WriteError(c, errRegistrationClosed)
+		return
+	}
 	var req registerRequest
 	if !s.bind(c, &req) {
 		return

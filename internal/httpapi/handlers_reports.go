@@ -33,6 +33,9 @@ func (s *Server) report(kind reports.Kind) gin.HandlerFunc {
 			return
 		}
 		body, err := s.deps.Reports.Report(c.Request.Context(), q)
+		if err == nil {
+			err = s.auditReport(c, kind == reports.KindPerformance, q.SubjectID, false)
+		}
 		if err != nil {
 			WriteError(c, err)
 			return
@@ -50,6 +53,12 @@ func (s *Server) reportCSV(c *gin.Context, q reports.Query) {
 		c.Status(http.StatusOK)
 		return c.Writer
 	})
+	if err == nil {
+		// After the download: the rows are out, the record follows.
+		if aerr := s.auditReport(c, q.Kind == reports.KindPerformance, q.SubjectID, true); aerr != nil {
+			slog.ErrorContext(c.Request.Context(), "audit of a csv report failed", "err", aerr, "request_id", RequestID(c))
+		}
+	}
 	switch {
 	case err == nil:
 	case !c.Writer.Written():

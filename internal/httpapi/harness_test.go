@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/quizcast/quizcast/internal/admin"
 	"github.com/quizcast/quizcast/internal/apicheck"
 	"github.com/quizcast/quizcast/internal/auth"
 	"github.com/quizcast/quizcast/internal/authoring"
@@ -67,7 +68,12 @@ type node struct {
 }
 
 // node builds a new server instance over the env's database and Redis.
-func (e *env) node() *node {
+func (e *env) node() *node { return e.newNode(false, slog.New(slog.DiscardHandler)) }
+
+// closedNode is a node with REGISTRATION=closed.
+func (e *env) closedNode() *node { return e.newNode(true, slog.New(slog.DiscardHandler)) }
+
+func (e *env) newNode(registrationClosed bool, log *slog.Logger) *node {
 	e.t.Helper()
 	tokens, err := auth.NewTokens([]byte(testSecret), 15*time.Minute, e.rdb)
 	if err != nil {
@@ -78,14 +84,20 @@ func (e *env) node() *node {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	resets := auth.NewResets(e.store, tokens, limiter, e.store)
+	adminSvc := admin.New(admin.Config{Store: e.store, Policy: policy.New(e.store), Tokens: tokens, Resets: resets,
+		Redis: e.rdb, Log: log})
 	engine, err := httpapi.New(httpapi.Config{TrustedProxies: []string{"127.0.0.1"}}, httpapi.Deps{
-		Log:       slog.New(slog.DiscardHandler),
-		Registry:  metrics.NewRegistry(),
-		Health:    health.New(map[string]health.Check{}),
-		Tokens:    tokens,
-		Limiter:   limiter,
-		Accounts:  accounts,
-		Authoring: authoring.New(e.store, policy.New(e.store)),
+		Admin:              adminSvc,
+		Resets:             resets,
+		RegistrationClosed: registrationClosed,
+		Log:                log,
+		Registry:           metrics.NewRegistry(),
+		Health:             health.New(map[string]health.Check{}),
+		Tokens:             tokens,
+		Limiter:            limiter,
+		Accounts:           accounts,
+		Authoring:          authoring.New(e.store, policy.New(e.store)),
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -144,12 +156,22 @@ func (n *node) do(t *testing.T, method, path, token string, body any) reply {
 		}
 		rd = bytes.NewReader(data)
 	}
-	req, err := http.NewRequest(method, n.URL+path, rd)
+	contentType := ""
+	if rd != nil {
+		contentType = "application/json"
+	}
+	return n.doRaw(t, method, path, token, contentType, rd)
+}
+
+// doRaw sends body with the given content type (none when empty).
+func (n *node) doRaw(t *testing.T, method, path, token, contentType string, body io.Reader) reply {
+	t.Helper()
+	req, err := http.NewRequest(method, n.URL+path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/quizcast/quizcast/internal/admin"
 	"github.com/quizcast/quizcast/internal/auth"
 	"github.com/quizcast/quizcast/internal/authoring"
 	"github.com/quizcast/quizcast/internal/health"
@@ -56,6 +57,14 @@ type Deps struct {
 	// Web serves the reference web client under /app/ (§11); nil leaves
 	// it out.
 	Web *webapp.Handler
+	// Admin serves §10 (school administration and privacy) and records
+	// report views in the audit log.
+	Admin *admin.Service
+	// Resets redeems password reset codes.
+	Resets *auth.Resets
+	// RegistrationClosed makes POST /auth/register answer 403
+	// (REGISTRATION=closed).
+	RegistrationClosed bool
 }
 
 // Server holds the handlers' dependencies.
@@ -103,6 +112,7 @@ func New(cfg Config, deps Deps) (*gin.Engine, error) {
 	s.routesAuthoring(v1)
 	s.routesSessions(v1)
 	s.routesReports(v1)
+	s.routesAdmin(v1)
 	for _, route := range r.Routes() {
 		m.InitRoute(route.Path)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/quizcast/quizcast/internal/admin"
 	"github.com/quizcast/quizcast/internal/auth"
 	"github.com/quizcast/quizcast/internal/authoring"
 	"github.com/quizcast/quizcast/internal/background"
@@ -117,13 +118,24 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	rtCfg.AllowedOrigins = cfg.AllowedOrigins
 	n.sockets = realtime.NewServer(rtCfg, tokens, sessions, hubs, broker, presence, log, rtStats)
 
+	// School administration (§10): the audit log is the store; views are
+	// refreshed after an erasure or a retention pass.
+	reportCache := reports.NewCache(rdb, 0, reg)
+	refresher := reports.NewRefresher(pool, reportCache, reg, log, reports.RefresherConfig{})
+	resets := auth.NewResets(store, tokens, limiter, store)
+	adminSvc := admin.New(admin.Config{Store: store, Policy: pol, Tokens: tokens, Resets: resets, Redis: rdb,
+		Refresher: refresher, Views: reports.Views(), Log: log})
+	retention := &admin.Retention{Store: store, Redis: rdb, Months: cfg.RetentionMonths, AuditMonths: cfg.AuditRetentionMonths,
+		Refresher: refresher, Views: reports.Views(), Log: log}
+
 	router, err := httpapi.New(httpapi.Config{TrustedProxies: cfg.TrustedProxies, AllowedOrigins: cfg.AllowedOrigins}, httpapi.Deps{
 		Log: log, Registry: reg, Health: checker, Draining: &n.draining,
 		Tokens: tokens, Limiter: limiter, Accounts: accounts,
 		Authoring: authoring.New(store, pol),
 		Sessions:  sessions, Sockets: n.sockets,
-		Reports: reports.NewService(reports.NewStore(pool), reports.NewCache(rdb, 0, reg), log),
+		Reports: reports.NewService(reports.NewStore(pool), reportCache, log),
 		Web:     webapp.New(web.App()),
+		Admin:   adminSvc, Resets: resets, RegistrationClosed: cfg.RegistrationClosed,
 	})
 	if err != nil {
 		return nil, err
@@ -159,6 +171,7 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 		presence.RunProgress,
 		func(ctx context.Context) { sessions.SweepDeadlines(ctx, opts.SweepInterval) },
 		n.sockets.WatchRevocations,
+		retention.Run,
 		func(ctx context.Context) {
 			background.Every(ctx, time.Hour, true, func(ctx context.Context) {
 				if n, err := sessionStore.PurgeBroadcasts(ctx, time.Now().Add(-BroadcastRetention)); err != nil && ctx.Err() == nil {

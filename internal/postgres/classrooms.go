@@ -138,6 +138,24 @@ func (s *Store) UsersByEmail(ctx context.Context, emails []string) ([]quiz.User,
 	return users, nil
 }
 
+// usersByEmailIn reads, in tx, the users holding the lower-case emails, by
+// email.
+func usersByEmailIn(ctx context.Context, tx pgx.Tx, emails []string) (map[string]quiz.User, error) {
+	rows, err := tx.Query(ctx, usersByEmailSQL, emails)
+	if err != nil {
+		return nil, err
+	}
+	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (quiz.User, error) { return scanUser(r) })
+	if err != nil {
+		return nil, err
+	}
+	byEmail := make(map[string]quiz.User, len(found))
+	for _, u := range found {
+		byEmail[u.Email] = u
+	}
+	return byEmail, nil
+}
+
 const (
 	// A concurrent enrolment may create the same email first: DO NOTHING,
 	// then the select below finds it.
@@ -168,17 +186,9 @@ func (s *Store) Enrol(ctx context.Context, schoolID, classroomID string, list []
 				return fmt.Errorf("insert students: %w", err)
 			}
 		}
-		rows, err := tx.Query(ctx, usersByEmailSQL, all)
+		byEmail, err := usersByEmailIn(ctx, tx, all)
 		if err != nil {
 			return err
-		}
-		found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (quiz.User, error) { return scanUser(r) })
-		if err != nil {
-			return err
-		}
-		byEmail := make(map[string]quiz.User, len(found))
-		for _, u := range found {
-			byEmail[u.Email] = u
 		}
 		fields := map[string]string{}
 		ids := make([]string, 0, len(list))
@@ -206,7 +216,7 @@ func (s *Store) Enrol(ctx context.Context, schoolID, classroomID string, list []
 	return out, nil
 }
 
-const rosterSQL = `SELECT u.id, u.school_id, u.name, u.email, u.role, u.created_at
+const rosterSQL = `SELECT u.id, u.school_id, u.name, u.email, u.role, u.created_at, u.deactivated_at IS NULL
 	FROM enrolments e JOIN users u ON u.id = e.student_id
 	WHERE e.school_id = $1 AND e.classroom_id = $2 AND (u.name, u.id) > ($3, $4)
 	ORDER BY u.name, u.id LIMIT $5`

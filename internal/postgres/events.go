@@ -37,7 +37,10 @@ func NewEventStore(pool *pgxpool.Pool) *EventStore {
 // same event appears twice in one batch. RETURNING names the new ones.
 const insertEventsSQL = `INSERT INTO events (event_id, name, occurred_at, school_id, classroom_id, session_id, quiz_id, user_id, app, data)
 SELECT e.event_id::uuid, e.name, e.occurred_at, e.school_id::uuid, NULLIF(e.classroom_id, '')::uuid,
-	NULLIF(e.session_id, '')::uuid, NULLIF(e.quiz_id, '')::uuid, NULLIF(e.user_id, '')::uuid, e.app, e.data::jsonb
+	NULLIF(e.session_id, '')::uuid, NULLIF(e.quiz_id, '')::uuid,
+	-- An event still in flight (outbox or RabbitMQ) about a user erased
+	-- since is stored without its user: an erased id never comes back.
+	(SELECT u.id FROM users u WHERE u.id = NULLIF(e.user_id, '')::uuid), e.app, e.data::jsonb
 FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
 	AS e(event_id, name, occurred_at, school_id, classroom_id, session_id, quiz_id, user_id, app, data)
 ON CONFLICT (event_id, occurred_at) DO NOTHING

@@ -90,15 +90,19 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return nil
 }
 
-// EnsurePartitions creates the monthly partitions of answers and events from
-// the month of from to MonthsAhead months after it.
+// EnsurePartitions creates the monthly partitions of answers, events and
+// audit_log from the month of from to MonthsAhead months after it.
 func EnsurePartitions(ctx context.Context, pool *pgxpool.Pool, from, to time.Time) (int, error) {
 	var created int
 	err := pool.QueryRow(ctx, `SELECT quizcast_ensure_partitions($1, $2)`, from, to).Scan(&created)
 	if err != nil {
 		return 0, fmt.Errorf("ensure partitions: %w", err)
 	}
-	return created, nil
+	var audit int
+	if err := pool.QueryRow(ctx, `SELECT quizcast_ensure_audit_partitions($1, $2)`, from, to).Scan(&audit); err != nil {
+		return 0, fmt.Errorf("ensure audit partitions: %w", err)
+	}
+	return created + audit, nil
 }
 
 // MonthsAhead is how far ahead the partitions are kept.

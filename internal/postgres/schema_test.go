@@ -141,16 +141,17 @@ func TestPartitionsAreCreatedAhead(t *testing.T) {
 			}
 		}
 	}
-	// The daily job extends the window and is idempotent.
+	// The daily job extends the window (answers, events and audit_log:
+	// two months of three tables) and is idempotent.
 	far := month(postgres.MonthsAhead + 2)
 	n, err := postgres.EnsurePartitions(ctx, pool, now, far)
-	if err != nil || n != 4 {
-		t.Fatalf("EnsurePartitions created %d (%v), want 4", n, err)
+	if err != nil || n != 6 {
+		t.Fatalf("EnsurePartitions created %d (%v), want 6", n, err)
 	}
 	if n, err := postgres.EnsurePartitions(ctx, pool, now, far); err != nil || n != 0 {
 		t.Fatalf("second EnsurePartitions created %d (%v), want 0", n, err)
 	}
-	if !exists("events_" + far.Format("2006_01")) {
+	if !exists("events_"+far.Format("2006_01")) || !exists("audit_log_"+far.Format("2006_01")) {
 		t.Fatal("far partition not created")
 	}
 }

@@ -27,11 +27,11 @@ func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return mapError(pgx.BeginFunc(ctx, s.pool, fn))
 }
 
-const userColumns = `id, school_id, name, email, role, created_at`
+const userColumns = `id, school_id, name, email, role, created_at, deactivated_at IS NULL`
 
 func scanUser(row pgx.Row, extra ...any) (quiz.User, error) {
 	var u quiz.User
-	dst := append([]any{&u.ID, &u.SchoolID, &u.Name, &u.Email, &u.Role, &u.CreatedAt}, extra...)
+	dst := append([]any{&u.ID, &u.SchoolID, &u.Name, &u.Email, &u.Role, &u.CreatedAt, &u.Active}, extra...)
 	if err := row.Scan(dst...); err != nil {
 		return quiz.User{}, mapError(err)
 	}
@@ -133,7 +133,7 @@ func (s *Store) CreateLogin(ctx context.Context, user quiz.User, refreshHash []b
 // cannot both succeed: the second sees it spent.
 const (
 	refreshForUpdateSQL = `SELECT t.login_id, t.expires_at, t.spent_at IS NOT NULL, l.revoked_at IS NOT NULL,
-		u.id, u.school_id, u.name, u.email, u.role, u.created_at
+		u.id, u.school_id, u.name, u.email, u.role, u.created_at, u.deactivated_at IS NULL
 		FROM refresh_tokens t JOIN logins l ON l.id = t.login_id JOIN users u ON u.id = t.user_id
 		WHERE t.token_hash = $1 FOR UPDATE OF t, l`
 	spendRefreshSQL = `UPDATE refresh_tokens SET spent_at = now() WHERE token_hash = $1`
@@ -151,7 +151,7 @@ func (s *Store) RotateRefresh(ctx context.Context, oldHash, newHash []byte, expi
 		var spent, revoked bool
 		u := &rot.User
 		err := tx.QueryRow(ctx, refreshForUpdateSQL, oldHash).Scan(&rot.LoginID, &exp, &spent, &revoked,
-			&u.ID, &u.SchoolID, &u.Name, &u.Email, &u.Role, &u.CreatedAt)
+			&u.ID, &u.SchoolID, &u.Name, &u.Email, &u.Role, &u.CreatedAt, &u.Active)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			return errBadRefresh

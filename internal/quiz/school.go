@@ -18,6 +18,9 @@ type User struct {
 	Email     string
 	Role      Role
 	CreatedAt time.Time
+	// Active is false once an admin deactivated the account: its logins
+	// are refused.
+	Active bool
 }
 
 // IsTeacher reports whether the role may teach: teachers and admins.
