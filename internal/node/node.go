@@ -110,13 +110,14 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	hubs := realtime.NewHubs(broker, sessionStore, sessions, log, rtStats)
 	rtCfg := opts.Realtime
 	rtCfg.AllowedOrigins = cfg.AllowedOrigins
-	n.sockets = realtime.NewServer(rtCfg, tokens, sessions, hubs, broker, presence, log, rtStats)
+	queue := realtime.NewQueue(rtCfg.Limits, rtStats)
+	n.sockets = realtime.NewServer(rtCfg, tokens, sessions, hubs, broker, presence, queue, log, rtStats)
 
 	router, err := httpapi.New(httpapi.Config{TrustedProxies: cfg.TrustedProxies}, httpapi.Deps{
 		Log: log, Registry: reg, Health: checker, Draining: &n.draining,
 		Tokens: tokens, Limiter: limiter, Accounts: accounts,
 		Authoring: authoring.New(store, pol),
-		Sessions:  sessions, Sockets: n.sockets,
+		Sessions:  realtime.Guarded{Service: sessions, Queue: queue}, Sockets: n.sockets,
 		Reports: reports.NewService(reports.NewStore(pool), reports.NewCache(rdb, 0, reg), log),
 	})
 	if err != nil {

@@ -186,6 +186,8 @@ type Participants struct {
 type Error struct {
 	Code    quiz.Code `json:"code"`
 	Message string    `json:"message"`
+	// RetryAfterMs is set with code unavailable: when to try again.
+	RetryAfterMs int `json:"retry_after_ms,omitempty"`
 }
 
 // AnswerCommand is the data of the client's answer.

@@ -65,20 +65,22 @@ func benchFanout(b *testing.B, n int) {
 	var joined sync.WaitGroup
 	joined.Add(n)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+		c := newConn(auth.Identity{UserID: r.URL.Query().Get("u"), Role: quiz.RoleStudent}, "", false, &cfg)
+		ws, err := websocket.Accept(hijacker{ResponseWriter: w, c: c}, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 		if err != nil {
 			return
 		}
-		c := newConn(ws, auth.Identity{UserID: r.URL.Query().Get("u"), Role: quiz.RoleStudent}, "", false, &cfg)
-		go c.writeLoop()
+		c.ws = ws
 		hb.add(c, 0)
 		joined.Done()
-		for {
-			if _, _, err := ws.Read(ctx); err != nil {
-				c.closeWith(StatusGoingAway, "", false)
-				return
+		go func() {
+			for {
+				if _, _, err := ws.Read(ctx); err != nil {
+					c.closeWith(StatusGoingAway, "", false)
+					return
+				}
 			}
-		}
+		}()
 	}))
 	defer srv.Close()
 
