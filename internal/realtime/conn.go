@@ -195,12 +195,7 @@ func (c *conn) sendFrame(raw []byte) {
 
 // reply sends a direct message echoing the client's request id.
 func (c *conn) reply(reqID, typ string, data any) {
-	f, err := protocol.NewFrame(typ, data)
-	if err != nil {
-		return
-	}
-	f.ID = reqID
-	raw, err := json.Marshal(f)
+	raw, err := protocol.EncodeReply(reqID, typ, data)
 	if err != nil {
 		return
 	}

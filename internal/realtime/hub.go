@@ -2,7 +2,6 @@ package realtime
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"sync"
 	"time"
@@ -14,7 +13,7 @@ import (
 // BroadcastStore is where the hubs find broadcasts they missed: the
 // sessions' counters and their recorded broadcasts in PostgreSQL.
 type BroadcastStore interface {
-	Broadcasts(ctx context.Context, sessionID string, after, upto int64) ([]protocol.Frame, error)
+	Broadcasts(ctx context.Context, sessionID string, after, upto int64) ([]protocol.Broadcast, error)
 	Seq(ctx context.Context, sessionID string) (int64, error)
 	Seqs(ctx context.Context, sessionIDs []string) (map[string]int64, error)
 }
@@ -88,20 +87,10 @@ type bcast struct {
 	frame    []byte
 }
 
-// fromFrame frames a broadcast for the sockets.
-func fromFrame(f protocol.Frame) (bcast, error) {
-	raw, err := json.Marshal(f)
-	if err != nil {
-		return bcast{}, err
-	}
-	b := bcast{seq: f.Seq, typ: f.Type, frame: textFrame(raw)}
-	if f.Type == protocol.TypeQuestionOpened {
-		var d protocol.QuestionOpened
-		if err := json.Unmarshal(f.Data, &d); err == nil {
-			b.deadline = time.Time(d.Deadline)
-		}
-	}
-	return b, nil
+// framed frames an encoded broadcast for the sockets: its bytes are
+// written as they came, behind a WebSocket header, never re-encoded.
+func framed(b protocol.Broadcast) bcast {
+	return bcast{seq: b.Seq, typ: b.Type, deadline: b.Deadline, frame: textFrame(b.Raw)}
 }
 
 // hub is one session on this node: its sockets, and the ordered stream of
@@ -250,28 +239,11 @@ func (h *Hubs) Deliver(sessionID string, env protocol.Envelope) {
 }
 
 func (hb *hub) receive(env protocol.Envelope) {
-	bs := make([]bcast, 0, len(env.Frames))
-	for _, f := range env.Frames {
-		b, err := fromFrame(f)
-		if err != nil {
-			hb.hubs.log.Error("encode broadcast", "err", err)
-			continue
-		}
-		bs = append(bs, b)
+	bs := make([]bcast, len(env.Broadcasts))
+	for i, b := range env.Broadcasts {
+		bs[i] = framed(b)
 	}
-	results := make(map[string][]byte, len(env.Results))
-	for user, f := range env.Results {
-		if raw, err := json.Marshal(f); err == nil {
-			results[user] = raw
-		}
-	}
-	teacher := make([][]byte, 0, len(env.Teacher))
-	for _, f := range env.Teacher {
-		if raw, err := json.Marshal(f); err == nil {
-			teacher = append(teacher, raw)
-		}
-	}
-	hb.receiveEncoded(bs, results, teacher, env.Kick)
+	hb.receiveEncoded(bs, env.Results, env.Teacher, env.Kick)
 }
 
 func (hb *hub) receiveEncoded(bs []bcast, results map[string][]byte, teacher [][]byte, kick string) {
@@ -417,17 +389,13 @@ func (hb *hub) fillTo(after, upto int64) {
 func (hb *hub) read(after, upto int64) ([]bcast, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	frames, err := hb.hubs.store.Broadcasts(ctx, hb.id, after, upto)
+	stored, err := hb.hubs.store.Broadcasts(ctx, hb.id, after, upto)
 	if err != nil {
 		return nil, err
 	}
-	bs := make([]bcast, 0, len(frames))
-	for _, f := range frames {
-		b, err := fromFrame(f)
-		if err != nil {
-			return nil, err
-		}
-		bs = append(bs, b)
+	bs := make([]bcast, len(stored))
+	for i, b := range stored {
+		bs[i] = framed(b)
 	}
 	return bs, nil
 }

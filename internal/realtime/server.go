@@ -95,7 +95,7 @@ type Sessions interface {
 	Kick(ctx context.Context, id auth.Identity, sessionID, studentID string) error
 	Joined(ctx context.Context, sess quiz.Session, studentID string) (int, error)
 	Left(ctx context.Context, sess quiz.Session, studentID string)
-	PublishTeacher(ctx context.Context, sessionID string, f protocol.Frame)
+	PublishTeacher(ctx context.Context, sessionID string, frame []byte)
 }
 
 // Server accepts the sockets of live sessions on this node.
@@ -235,10 +235,8 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, adm *Admission) {
 	}
 	// The socket's own welcome and replay are not held to the queue's
 	// bound (the history bounds them).
-	if f, err := protocol.NewFrame(protocol.TypeWelcome, welcome); err == nil {
-		if raw, err := json.Marshal(f); err == nil {
-			c.send(textFrame(raw), kindFrame, true)
-		}
+	if raw, err := protocol.Encode(protocol.TypeWelcome, welcome); err == nil {
+		c.send(textFrame(raw), kindFrame, true)
 	}
 	for _, raw := range missed {
 		c.send(textFrame(raw), kindFrame, true)
@@ -303,7 +301,7 @@ func (s *Server) joined(ctx context.Context, sess quiz.Session, c *conn) {
 		return
 	}
 	connected := s.presence.connect(ctx, sess.ID)
-	f, err := protocol.NewFrame(protocol.TypeParticipants, protocol.Participants{Count: count, Connected: connected,
+	f, err := protocol.Encode(protocol.TypeParticipants, protocol.Participants{Count: count, Connected: connected,
 		Joined: []protocol.Participant{{UserID: c.id.UserID, Name: c.name}}, Left: []string{}})
 	if err == nil {
 		s.sessions.PublishTeacher(ctx, sess.ID, f)
@@ -313,7 +311,7 @@ func (s *Server) joined(ctx context.Context, sess quiz.Session, c *conn) {
 func (s *Server) left(ctx context.Context, sess quiz.Session, c *conn) {
 	connected := s.presence.disconnect(ctx, sess.ID)
 	s.sessions.Left(ctx, sess, c.id.UserID)
-	f, err := protocol.NewFrame(protocol.TypeParticipants, protocol.Participants{
+	f, err := protocol.Encode(protocol.TypeParticipants, protocol.Participants{
 		Count: s.presence.participants(ctx, sess.ID), Connected: connected,
 		Joined: []protocol.Participant{}, Left: []string{c.id.UserID}})
 	if err == nil {
