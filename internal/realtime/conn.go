@@ -383,7 +383,11 @@ func (c *conn) failLocked() {
 	c.out = nil
 	c.idle.Broadcast()
 	go func() {
-		c.ws.CloseNow()
+		if c.ws != nil {
+			c.ws.CloseNow()
+		} else {
+			c.nc.Close()
+		}
 		c.markDone()
 	}()
 }
