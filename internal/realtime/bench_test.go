@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -132,4 +133,95 @@ func benchFanout(b *testing.B, n int) {
 		got.Wait()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/socket")
+}
+
+// BenchmarkHubDeliver is the receiving node's work for one broadcast: the
+// envelope decoded from its inter-node bytes, the frame put behind a
+// WebSocket header once, and written to each of n sockets (loopback TCP,
+// read by clients that discard). allocs/op is per delivered broadcast,
+// whatever n: nothing is allocated per socket.
+func BenchmarkHubDeliver(b *testing.B) {
+	for _, n := range []int{30, 300} {
+		b.Run(fmt.Sprintf("sockets=%d", n), func(b *testing.B) {
+			hubs, _, _ := testHubs(&testing.T{})
+			hb, err := hubs.acquire(context.Background(), testSession, "school-1")
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := range n {
+				p := benchPeer(b, fmt.Sprint("u", i))
+				hb.add(p, 0)
+			}
+			data := protocol.QuestionClosed{QuestionID: "0b9e2f4c-54a4-4d0e-9a53-2f7a4f1f5f21",
+				Correct: []string{"6b4d2e2f-1d7c-4a9f-9b45-2e3d4c5b6a72"}, Distribution: map[string]int{"a": 10, "b": 20}, Answered: 30, Participants: 30}
+			var seq int64
+			wires := make([][]byte, 0, 1024)
+			for range cap(wires) {
+				seq++
+				f, err := protocol.EncodeBroadcast(protocol.TypeQuestionClosed, seq, data)
+				if err != nil {
+					b.Fatal(err)
+				}
+				wire, err := protocol.MarshalEnvelope(protocol.Envelope{Broadcasts: []protocol.Broadcast{f}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				wires = append(wires, wire)
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if i == len(wires) {
+					b.StopTimer()
+					hb.mu.Lock()
+					hb.last = 0
+					for c := range hb.conns {
+						c.lastSeq = 0
+					}
+					hb.mu.Unlock()
+					i = 0
+					b.StartTimer()
+				}
+				env, err := protocol.UnmarshalEnvelope(wires[i])
+				if err != nil {
+					b.Fatal(err)
+				}
+				hubs.Deliver(testSession, env)
+				i++
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/socket")
+		})
+	}
+}
+
+// benchPeer is a socket whose client reads and discards.
+func benchPeer(b *testing.B, user string) *conn {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		nc, _ := ln.Accept()
+		accepted <- nc
+	}()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, client) }()
+	srv := <-accepted
+	b.Cleanup(func() {
+		client.Close()
+		srv.Close()
+	})
+	cfg := &Config{SendQueue: 1 << 20}
+	cfg.defaults()
+	c := newConn(auth.Identity{UserID: user, Role: quiz.RoleStudent}, user, false, cfg)
+	c.nc = srv
+	if c.raw, err = srv.(*net.TCPConn).SyscallConn(); err != nil {
+		b.Fatal(err)
+	}
+	return c
 }

@@ -57,6 +57,10 @@ type conn struct {
 	ws      *websocket.Conn
 	nc      net.Conn        // the hijacked connection
 	raw     syscall.RawConn // nil when nc is no socket: every write is handed off
+	writeFD func(fd uintptr) bool
+	wbuf    []byte // tryWrite's frame, written count and error (write side's owner only)
+	wn      int
+	werr    error
 	id      auth.Identity
 	name    string
 	teacher bool
@@ -88,6 +92,7 @@ func newConn(id auth.Identity, name string, teacher bool, cfg *Config) *conn {
 	c := &conn{id: id, name: name, teacher: teacher, cfg: cfg,
 		closing: make(chan struct{}), done: make(chan struct{})}
 	c.idle = sync.NewCond(&c.wmu)
+	c.writeFD = c.rawWrite
 	return c
 }
 
@@ -276,33 +281,39 @@ func (c *conn) queueLocked(frame []byte, k kind, force bool) bool {
 }
 
 // tryWrite writes b with non-blocking system calls; it returns how much the
-// kernel took (less than len(b) when the send buffer is full).
+// kernel took (less than len(b) when the send buffer is full). Only the
+// owner of the write side calls it.
 func (c *conn) tryWrite(b []byte) (int, error) {
 	if c.raw == nil {
 		return 0, nil
 	}
-	var n int
-	var werr error
-	err := c.raw.Write(func(fd uintptr) bool {
-		for n < len(b) {
-			m, err := syscall.Write(int(fd), b[n:])
-			switch {
-			case err == syscall.EINTR:
-				continue
-			case err == syscall.EAGAIN:
-				return true
-			case err != nil:
-				werr = err
-				return true
-			}
-			n += m
-		}
-		return true
-	})
+	c.wbuf, c.wn, c.werr = b, 0, nil
+	err := c.raw.Write(c.writeFD)
+	n := c.wn
 	if err == nil {
-		err = werr
+		err = c.werr
 	}
+	c.wbuf, c.werr = nil, nil
 	return n, err
+}
+
+// rawWrite is tryWrite's system calls, a method value made once per socket
+// so that a write allocates nothing.
+func (c *conn) rawWrite(fd uintptr) bool {
+	for c.wn < len(c.wbuf) {
+		m, err := syscall.Write(int(fd), c.wbuf[c.wn:])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return true
+		case err != nil:
+			c.werr = err
+			return true
+		}
+		c.wn += m
+	}
+	return true
 }
 
 // drain writes the queue with a write deadline until it is empty. It runs
