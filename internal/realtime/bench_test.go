@@ -196,26 +196,9 @@ func BenchmarkHubDeliver(b *testing.B) {
 
 // benchPeer is a socket whose client reads and discards.
 func benchPeer(b *testing.B, user string) *conn {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		nc, _ := ln.Accept()
-		accepted <- nc
-	}()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
+	client, srv := loopback(b)
 	go func() { _, _ = io.Copy(io.Discard, client) }()
-	srv := <-accepted
-	b.Cleanup(func() {
-		client.Close()
-		srv.Close()
-	})
+	var err error
 	cfg := &Config{SendQueue: 1 << 20}
 	cfg.defaults()
 	c := newConn(auth.Identity{UserID: user, Role: quiz.RoleStudent}, user, false, cfg)

@@ -110,11 +110,12 @@ type peer struct {
 	frames chan got
 }
 
-func newPeer(t *testing.T, user string, teacher bool, cfg *Config) *peer {
-	t.Helper()
+// loopback returns both ends of a TCP connection over 127.0.0.1.
+func loopback(tb testing.TB) (client, srv net.Conn) {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer ln.Close()
 	accepted := make(chan net.Conn, 1)
@@ -122,11 +123,21 @@ func newPeer(t *testing.T, user string, teacher bool, cfg *Config) *peer {
 		nc, _ := ln.Accept()
 		accepted <- nc
 	}()
-	client, err := net.Dial("tcp", ln.Addr().String())
+	client, err = net.Dial("tcp", ln.Addr().String())
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	srv := <-accepted
+	srv = <-accepted
+	tb.Cleanup(func() {
+		client.Close()
+		srv.Close()
+	})
+	return client, srv
+}
+
+func newPeer(t *testing.T, user string, teacher bool, cfg *Config) *peer {
+	t.Helper()
+	client, srv := loopback(t)
 	if cfg == nil {
 		cfg = &Config{}
 		cfg.defaults()
@@ -144,10 +155,6 @@ func newPeer(t *testing.T, user string, teacher bool, cfg *Config) *peer {
 	c.raw = raw
 	p := &peer{c: c, client: client, frames: make(chan got, 1024)}
 	go p.read()
-	t.Cleanup(func() {
-		client.Close()
-		srv.Close()
-	})
 	return p
 }
 
