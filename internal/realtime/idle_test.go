@@ -60,7 +60,7 @@ func idleSockets(b *testing.B, n int) (rss, goroutines, heap float64) {
 	}))
 	defer srv.Close()
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperIdleClients$")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "QC_IDLE_URL="+strings.Replace(srv.URL, "http", "ws", 1), "QC_IDLE_N="+strconv.Itoa(n))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -132,24 +132,32 @@ func residentBytes(b *testing.B) int64 {
 	return 0
 }
 
-// TestHelperIdleClients is the client process of BenchmarkIdleSockets: it
-// opens QC_IDLE_N sockets, prints "ready", and holds them (reading, as a
-// client does) until its stdin closes. Run on its own it does nothing.
-func TestHelperIdleClients(t *testing.T) {
-	url, n := os.Getenv("QC_IDLE_URL"), os.Getenv("QC_IDLE_N")
-	if url == "" {
-		t.Skip("the client process of BenchmarkIdleSockets")
+// TestMain runs this test binary as the client process of
+// BenchmarkIdleSockets when QC_IDLE_URL names the server.
+func TestMain(m *testing.M) {
+	if url := os.Getenv("QC_IDLE_URL"); url != "" {
+		if err := idleClients(url, os.Getenv("QC_IDLE_N")); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// idleClients opens n sockets, prints "ready", and holds them (reading,
+// as a client does) until its stdin closes.
+func idleClients(url, n string) error {
 	count, err := strconv.Atoi(n)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for i := range count {
 		c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{CompressionMode: websocket.CompressionDisabled})
 		if err != nil {
-			t.Fatalf("socket %d: %v", i, err)
+			return fmt.Errorf("socket %d: %w", i, err)
 		}
 		go func() {
 			for {
@@ -160,5 +168,6 @@ func TestHelperIdleClients(t *testing.T) {
 		}()
 	}
 	fmt.Println("ready")
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	_, err = io.Copy(io.Discard, os.Stdin)
+	return err
 }
