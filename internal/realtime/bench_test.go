@@ -39,7 +39,7 @@ func (noCloser) CloseDue(context.Context, string, string) error { return nil }
 
 // BenchmarkHubFanout measures one broadcast from Publish to its receipt by
 // the last of n real WebSocket clients over loopback: the hub's delivery,
-// each socket's writer goroutine, the kernel, and the clients' reads, all
+// the non-blocking write to each socket, the kernel, and the clients' reads, all
 // in this process. ns/op is per broadcast; allocations include the
 // clients' side.
 func BenchmarkHubFanout(b *testing.B) {
