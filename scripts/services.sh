@@ -6,6 +6,8 @@
 #   scripts/services.sh stop DIR           stops what start started
 #   scripts/services.sh stop-redis DIR     (tests) stop / start Redis alone
 #   scripts/services.sh start-redis DIR
+#   scripts/services.sh stop-pg DIR        (tests) stop / start PostgreSQL alone
+#   scripts/services.sh start-pg DIR
 #   scripts/services.sh stop-rabbit DIR    (tests) stop / start RabbitMQ alone
 #   scripts/services.sh start-rabbit DIR
 #
@@ -179,9 +181,11 @@ EOF
     stop_redis "$dir"
     stop_pg "$dir"
     ;;
+  stop-pg) stop_pg "$(cd "$1" && pwd)" ;;
+  start-pg) dir=$(cd "$1" && pwd); start_pg "$dir" "$(ports "$dir")" ;;
   stop-redis) stop_redis "$1" ;;
   start-redis) dir=$(cd "$1" && pwd); start_redis "$dir" $(($(ports "$dir") + 1)) ;;
   stop-rabbit) dir=$(cd "$1" && pwd); base=$(ports "$dir"); stop_rabbit "$dir" $((base + 2)) $((base + 3)) ;;
   start-rabbit) dir=$(cd "$1" && pwd); base=$(ports "$dir"); start_rabbit "$dir" $((base + 2)) $((base + 3)) ;;
-  *) echo "usage: $0 install|start DIR BASEPORT|stop DIR|stop-redis DIR|start-redis DIR|stop-rabbit DIR|start-rabbit DIR" >&2; exit 2 ;;
+  *) echo "usage: $0 install|start DIR BASEPORT|stop DIR|stop-pg DIR|start-pg DIR|stop-redis DIR|start-redis DIR|stop-rabbit DIR|start-rabbit DIR" >&2; exit 2 ;;
 esac

@@ -1,11 +1,16 @@
 // Command eventworker consumes analytics events from RabbitMQ, stores each
 // once in the events table and refreshes the reports' materialized views.
+// "eventworker replay-dlq [-dry-run] [-limit n]" moves the dead letters back
+// to the events exchange (or, with -dry-run, only lists them).
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -29,6 +34,17 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "replay-dlq" {
+		if err := replayDLQ(ctx, os.Args[2:], os.LookupEnv, rabbitmq.DefaultTopology(), os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "quizcast eventworker replay-dlq:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 {
+		fmt.Fprintf(os.Stderr, "quizcast eventworker: unknown command %q (want none or replay-dlq)\n", os.Args[1])
+		os.Exit(2)
+	}
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	if err := run(ctx, os.LookupEnv, rabbitmq.DefaultTopology(), log); err != nil {
 		fmt.Fprintln(os.Stderr, "quizcast eventworker:", err)
@@ -93,6 +109,36 @@ func run(ctx context.Context, getenv config.Getenv, topo rabbitmq.Topology, log 
 	}
 	log.Info("stopped")
 	return serveErr
+}
+
+// replayDLQ moves the dead letters back to the events exchange, one line
+// per message (id, routing key, reason) and a summary on out. It needs only
+// RABBITMQ_URL.
+func replayDLQ(ctx context.Context, args []string, getenv config.Getenv, topo rabbitmq.Topology, out io.Writer) error {
+	fs := flag.NewFlagSet("replay-dlq", flag.ContinueOnError)
+	fs.SetOutput(out)
+	dry := fs.Bool("dry-run", false, "list the dead letters and leave them in the queue")
+	limit := fs.Int("limit", 0, "handle at most this many (0: all that are in the queue now)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *limit < 0 || fs.NArg() > 0 {
+		return errors.New("usage: eventworker replay-dlq [-dry-run] [-limit n]")
+	}
+	url, ok := getenv("RABBITMQ_URL")
+	if !ok || url == "" {
+		return errors.New("configuration: RABBITMQ_URL is required")
+	}
+	n, err := rabbitmq.ReplayDeadLetters(ctx, url, topo, rabbitmq.ReplayOptions{
+		Limit: *limit, DryRun: *dry,
+		Each: func(d rabbitmq.DeadLetter) { fmt.Fprintln(out, d) },
+	})
+	verb := "replayed"
+	if *dry {
+		verb = "listed (dry run, left in the queue)"
+	}
+	fmt.Fprintf(out, "%d dead letters %s from %s to %s\n", n, verb, topo.DeadLetterQueue, topo.Exchange)
+	return err
 }
 
 // probes serves /healthz, /readyz (PostgreSQL, RabbitMQ and Redis answer) and

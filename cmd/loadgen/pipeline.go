@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -143,11 +144,23 @@ func insertEvents(ctx context.Context, pool *pgxpool.Pool, school, run string, n
 	return nil
 }
 
+// benchSessions are the sessions the pipeline's events belong to, as many
+// as the fan-out scenario's classrooms: the outbox is partitioned by
+// session, so events of one session only would use one relay.
+var benchSessions = func() []string {
+	s := make([]string, 334)
+	for i := range s {
+		s[i] = uuid.NewString()
+	}
+	return s
+}()
+
 func eventPayloads(school, run string, n int) (ids []string, payloads [][]byte, ats []time.Time, err error) {
 	now := time.Now().UTC()
 	for i := range n {
 		ev := quiz.Event{EventID: uuid.NewString(), Name: quiz.EventAnswerSubmitted, OccurredAt: now, SchoolID: school,
-			App: quiz.AppServer, Data: map[string]any{"bench_run": run, "n": i}}
+			SessionID: benchSessions[rand.IntN(len(benchSessions))],
+			App:       quiz.AppServer, Data: map[string]any{"bench_run": run, "n": i}}
 		raw, err := json.Marshal(ev)
 		if err != nil {
 			return nil, nil, nil, err

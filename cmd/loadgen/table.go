@@ -13,8 +13,9 @@ import (
 	"text/tabwriter"
 )
 
-// tableCmd prints every result in -dir (run.json, connections.json,
-// pipeline.json, reports.json, micro.txt) as one table, the machine first.
+// tableCmd prints every result in -dir (run.json, sweep.json,
+// connections.json, pipeline.json, reports.json, micro.txt) as one table,
+// the machine first.
 func tableCmd(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("table", flag.ExitOnError)
 	dir := fs.String("dir", ".", "directory holding the results")
@@ -62,6 +63,14 @@ func tableCmd(_ context.Context, args []string) error {
 		e := run.Events
 		row("  the run's events: stored, lag p50 / p99", "p99 ≤ 1 s", fmt.Sprintf("%d, %.0f / %.0f ms (outbox left %d)", e.Events, e.LagP50Ms, e.LagP99Ms, e.OutboxLeft))
 	}
+	var sw SweepResult
+	if load(*dir, "sweep.json", &sw) {
+		// The sweep is a markdown table of its own (no tabs: printed as is).
+		section("pace sweep (markdown, for docs/benchmarks.md)")
+		for _, l := range strings.Split(strings.TrimRight(sweepMarkdown(&sw), "\n"), "\n") {
+			fmt.Fprintln(w, l)
+		}
+	}
 	var c ConnectionsResult
 	if load(*dir, "connections.json", &c) {
 		section("connections: idle authenticated sockets on one node")
@@ -73,9 +82,12 @@ func tableCmd(_ context.Context, args []string) error {
 			row("  first error", "", trim(c.FirstError, 90))
 		}
 	}
-	var p PipelineResult
-	if load(*dir, "pipeline.json", &p) {
-		section(fmt.Sprintf("pipeline: outbox → relay → RabbitMQ → worker → events, %d events/s offered for %.0f s", p.Rate, p.Seconds))
+	for _, f := range []struct{ file, nodes string }{{"pipeline-1node.json", "one node"}, {"pipeline.json", "two nodes"}} {
+		var p PipelineResult
+		if !load(*dir, f.file, &p) {
+			continue
+		}
+		section(fmt.Sprintf("pipeline (%s relaying): outbox → relay → RabbitMQ → worker → events, %d events/s offered for %.0f s", f.nodes, p.Rate, p.Seconds))
 		row("  written to the outbox", "", fmt.Sprintf("%d (%.0f/s)", p.Inserted, p.InsertedRate))
 		row("  stored in events, events/s", "≥ 20,000", fmt.Sprintf("%d, %.0f/s (all stored: %v)", p.Stored.Events, p.Stored.PerSecond, p.Complete))
 		row("  lag occurred → stored p50 / p99 / max", "p99 ≤ 1 s", fmt.Sprintf("%.0f / %.0f / %.0f ms", p.Stored.LagP50Ms, p.Stored.LagP99Ms, p.Stored.LagMaxMs))

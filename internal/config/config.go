@@ -43,6 +43,9 @@ type Server struct {
 	// OutboxPollInterval is how often the relay looks at the outbox without
 	// a notification.
 	OutboxPollInterval time.Duration
+	// OutboxRelays is how many relay workers (one RabbitMQ channel and at
+	// most one outbox partition each) the node runs.
+	OutboxRelays int
 	// DBMaxConns sizes the node's PostgreSQL pool (pool_max_conns in
 	// DATABASE_URL wins).
 	DBMaxConns int
@@ -62,6 +65,9 @@ type Worker struct {
 	BatchSize int
 	// BatchLinger is how long a started batch waits for more events.
 	BatchLinger time.Duration
+	// Consumers is how many consumers (one connection, channel and batch
+	// in flight each) the worker runs on the queue.
+	Consumers int
 }
 
 // Getenv looks a variable up; os.LookupEnv fits.
@@ -178,6 +184,7 @@ func LoadServer(get Getenv) (Server, error) {
 
 		OutboxBatchSize:    r.integer("OUTBOX_BATCH_SIZE", 500, 1, 10_000),
 		OutboxPollInterval: r.duration("OUTBOX_POLL_INTERVAL", 500*time.Millisecond, 10*time.Millisecond, time.Minute),
+		OutboxRelays:       r.integer("OUTBOX_RELAYS", 4, 1, 16),
 		DBMaxConns:         r.integer("DB_MAX_CONNS", 16, 2, 1000),
 	}
 	if c.NodeID == "" {
@@ -209,6 +216,7 @@ func LoadWorker(get Getenv) (Worker, error) {
 		Prefetch:        r.integer("WORKER_PREFETCH", 1000, 1, 65535),
 		BatchSize:       r.integer("WORKER_BATCH_SIZE", 500, 1, 10000),
 		BatchLinger:     r.duration("WORKER_BATCH_LINGER", 50*time.Millisecond, time.Millisecond, 10*time.Second),
+		Consumers:       r.integer("WORKER_CONSUMERS", 2, 1, 16),
 	}
 	return c, r.err()
 }

@@ -57,7 +57,7 @@ func TestLoadWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.BatchLinger.Milliseconds() != 50 || c.BatchSize != 500 || c.Prefetch != 1000 {
+	if c.BatchLinger.Milliseconds() != 50 || c.BatchSize != 500 || c.Prefetch != 1000 || c.Consumers != 2 {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 	bad := good()

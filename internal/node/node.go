@@ -5,6 +5,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -61,7 +62,7 @@ type Node struct {
 	draining atomic.Bool
 	sockets  *realtime.Server
 	writer   *postgres.AnswerWriter
-	relayPub *rabbitmq.Publisher
+	relays   []*rabbitmq.Publisher // one per relay worker
 	runners  []func(context.Context)
 }
 
@@ -126,12 +127,19 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	n.Handler = router
 
 	// Outbox relay: publishes the outbox to RabbitMQ with confirms. Every
-	// node runs one; they take turns through an advisory lock.
+	// node runs OUTBOX_RELAYS workers, each with its own connection; the
+	// workers of all nodes share the outbox's partitions, one at a time
+	// each (an advisory lock per partition).
 	if opts.Topology.Exchange == "" {
 		opts.Topology = rabbitmq.DefaultTopology()
 	}
-	n.relayPub = rabbitmq.NewPublisher(cfg.RabbitMQURL, "quizcast-relay "+cfg.NodeID, opts.Topology, 10*time.Second)
-	relay := outbox.NewRelay(outboxStore, n.relayPub,
+	pubs := make([]outbox.Publisher, max(cfg.OutboxRelays, 1))
+	for i := range pubs {
+		p := rabbitmq.NewPublisher(cfg.RabbitMQURL, fmt.Sprintf("quizcast-relay %s/%d", cfg.NodeID, i), opts.Topology, 10*time.Second)
+		n.relays = append(n.relays, p)
+		pubs[i] = p
+	}
+	relay := outbox.NewRelay(outboxStore, pubs,
 		outbox.Config{BatchSize: cfg.OutboxBatchSize, PollInterval: cfg.OutboxPollInterval}, outbox.NewMetrics(reg), log)
 
 	n.runners = []func(context.Context){
@@ -170,7 +178,9 @@ func (n *Node) Run(ctx, writerCtx context.Context) {
 		wg.Go(func() { r(ctx) })
 	}
 	wg.Wait()
-	n.relayPub.Close()
+	for _, p := range n.relays {
+		_ = p.Close()
+	}
 }
 
 // Drain turns readiness off, refuses new sockets, and closes the open ones

@@ -7,6 +7,7 @@ package outbox
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,9 +21,11 @@ import (
 
 // Store is the outbox table as the relay sees it: postgres.OutboxStore fits.
 type Store interface {
-	// Drain claims a batch of the oldest rows, hands them to publish and
-	// deletes them when it returns nil, in one transaction.
-	Drain(ctx context.Context, limit int, publish func(context.Context, []postgres.OutboxRow) error) (int, error)
+	// Drain takes a free, non-empty partition (searching from start),
+	// claims a batch of its oldest rows, hands them to publish and deletes
+	// them when it returns nil, in one transaction; (0, nil) when no
+	// partition is both free and non-empty.
+	Drain(ctx context.Context, start, limit int, publish func(context.Context, []postgres.OutboxRow) error) (int, error)
 	// Stats measures the backlog.
 	Stats(ctx context.Context) (postgres.OutboxStats, error)
 	// Listen calls wake whenever rows may have been added, until ctx ends
@@ -43,7 +46,7 @@ type Config struct {
 	BatchSize int
 	// PollInterval is how often the relay looks without a notification
 	// (default 500 ms): notifications can be missed while the listening
-	// connection is down, and a node that lost the drain lock to another
+	// connection is down, and a node that found a partition held by another
 	// must look again in case that one died.
 	PollInterval time.Duration
 	// StatsInterval is how often the backlog is measured (default 5 s).
@@ -74,24 +77,30 @@ func (c *Config) defaults() {
 	}
 }
 
-// Relay drains the outbox to RabbitMQ.
+// Relay drains the outbox to RabbitMQ with one worker per publisher.
 //
-// Order: the store lets one relay at a time drain (an advisory lock), each
-// round publishes its rows in id order on one channel and one round is in
-// flight at a time, so RabbitMQ receives the events of a session in the
-// order they were written. A failed round is rolled back and retried whole,
-// so an event may be published twice (the worker drops the copy) but never
-// lost or overtaken by a later one on first delivery.
+// Order: the outbox is split into postgres.OutboxPartitions partitions by
+// session; a worker drains one partition per round, holding its lock (the
+// partition's lease) until the round committed, so one worker in the whole
+// cluster drains a partition at a time and a dead node's partitions are free
+// again as soon as its transactions abort. Each round publishes its rows in
+// id order on the worker's own channel, so RabbitMQ receives the events of
+// a session in the order they were written, while the workers of every node
+// publish different partitions in parallel, each waiting for its own
+// confirms. A failed round is rolled back and retried whole, so an event may
+// be published twice (the worker drops the copy) but never lost or overtaken
+// by a later one on first delivery.
 type Relay struct {
 	store Store
-	pub   Publisher
+	pubs  []Publisher
 	cfg   Config
 	m     *Metrics
 	log   *slog.Logger
 }
 
-// NewRelay returns a relay from store to pub. m may be nil (not measured).
-func NewRelay(store Store, pub Publisher, cfg Config, m *Metrics, log *slog.Logger) *Relay {
+// NewRelay returns a relay from store to RabbitMQ with one worker per
+// publisher in pubs (at least one). m may be nil (not measured).
+func NewRelay(store Store, pubs []Publisher, cfg Config, m *Metrics, log *slog.Logger) *Relay {
 	cfg.defaults()
 	if m == nil {
 		m = NewMetrics(nil)
@@ -99,31 +108,47 @@ func NewRelay(store Store, pub Publisher, cfg Config, m *Metrics, log *slog.Logg
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Relay{store: store, pub: pub, cfg: cfg, m: m, log: log}
+	return &Relay{store: store, pubs: pubs, cfg: cfg, m: m, log: log}
 }
 
-// Run relays until ctx ends. While RabbitMQ (or PostgreSQL) fails it backs
-// off and retries; the rows wait in the outbox meanwhile. The round in
-// flight when ctx ends is finished, within BatchTimeout.
+// Run relays until ctx ends. While RabbitMQ (or PostgreSQL) fails each
+// worker backs off and retries; the rows wait in the outbox meanwhile. The
+// rounds in flight when ctx ends are finished, within BatchTimeout.
 func (r *Relay) Run(ctx context.Context) {
-	wake := make(chan struct{}, 1)
+	wakes := make([]chan struct{}, len(r.pubs))
+	for i := range wakes {
+		wakes[i] = make(chan struct{}, 1)
+	}
 	signal := func() {
-		select {
-		case wake <- struct{}{}:
-		default:
+		for _, w := range wakes {
+			select {
+			case w <- struct{}{}:
+			default:
+			}
 		}
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { r.listen(ctx, signal) })
 	wg.Go(func() { r.watch(ctx) })
+	// Workers start at partitions spread over the ring, and nodes at a
+	// random place in it, so they rarely contend for the same partition.
+	offset := rand.IntN(postgres.OutboxPartitions)
+	for i, pub := range r.pubs {
+		start := offset + i*postgres.OutboxPartitions/len(r.pubs)
+		wg.Go(func() { r.work(ctx, pub, start, wakes[i]) })
+	}
+}
 
+// work is one worker's loop: rounds while there is work, else a wait for a
+// notification or the poll interval.
+func (r *Relay) work(ctx context.Context, pub Publisher, start int, wake <-chan struct{}) {
 	b := rabbitmq.Backoff{Min: 100 * time.Millisecond, Max: r.cfg.MaxBackoff}
 	failing := false
 	poll := time.NewTimer(r.cfg.PollInterval)
 	defer poll.Stop()
 	for {
-		n, err := r.round(ctx)
+		n, err := r.round(ctx, pub, start)
 		if ctx.Err() != nil {
 			return
 		}
@@ -141,8 +166,11 @@ func (r *Relay) Run(ctx context.Context) {
 			failing = false
 		}
 		b.Reset()
-		if n == r.cfg.BatchSize {
-			continue // a full batch: more are likely waiting
+		if n > 0 {
+			// The next round looks at the next partition first, so a busy
+			// partition does not starve the others.
+			start++
+			continue
 		}
 		poll.Reset(r.cfg.PollInterval)
 		select {
@@ -154,32 +182,32 @@ func (r *Relay) Run(ctx context.Context) {
 	}
 }
 
-// Flush publishes what the outbox holds now, round after round, until a
-// round comes back short (the outbox is empty, or another node holds the
-// drain lock). It returns how many events it published; Run does the same
-// forever, this is for one-off drains, tests and benchmarks.
+// Flush publishes what the outbox holds now with the first publisher,
+// round after round, until no partition is both free and non-empty. It
+// returns how many events it published; Run does the same forever, this is
+// for one-off drains, tests and benchmarks.
 func (r *Relay) Flush(ctx context.Context) (int, error) {
 	total := 0
-	for {
-		n, err := r.round(ctx)
+	for start := 0; ; start++ {
+		n, err := r.round(ctx, r.pubs[0], start)
 		total += n
-		if err != nil || n < r.cfg.BatchSize {
+		if err != nil || n == 0 {
 			return total, err
 		}
 	}
 }
 
-// round claims, publishes and deletes one batch.
-func (r *Relay) round(ctx context.Context) (int, error) {
+// round claims, publishes and deletes one batch of one partition.
+func (r *Relay) round(ctx context.Context, pub Publisher, start int) (int, error) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.BatchTimeout)
 	defer cancel()
-	return r.store.Drain(rctx, r.cfg.BatchSize, func(ctx context.Context, rows []postgres.OutboxRow) error {
+	return r.store.Drain(rctx, start, r.cfg.BatchSize, func(ctx context.Context, rows []postgres.OutboxRow) error {
 		msgs := make([]rabbitmq.Message, len(rows))
 		for i, row := range rows {
 			msgs[i] = rabbitmq.Message{RoutingKey: string(row.Name), MessageID: row.EventID, Body: row.Payload, Timestamp: row.CreatedAt}
 		}
 		start := time.Now()
-		if err := r.pub.Publish(ctx, msgs); err != nil {
+		if err := pub.Publish(ctx, msgs); err != nil {
 			return err
 		}
 		r.m.confirm.Observe(time.Since(start).Seconds())

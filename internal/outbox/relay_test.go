@@ -11,7 +11,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
-	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/quizcast/quizcast/internal/outbox"
 	"github.com/quizcast/quizcast/internal/postgres"
@@ -36,9 +35,14 @@ func run(t *testing.T, f func(ctx context.Context)) {
 func startRelay(t *testing.T, pool *pgxpool.Pool, url string, topo rabbitmq.Topology, cfg outbox.Config) *prometheus.Registry {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	pub := rabbitmq.NewPublisher(url, "test-relay", topo, 5*time.Second)
-	t.Cleanup(func() { _ = pub.Close() })
-	r := outbox.NewRelay(postgres.NewOutboxStore(pool), pub, cfg, outbox.NewMetrics(reg), nil)
+	// Three workers, as a node runs several: they share the partitions.
+	pubs := make([]outbox.Publisher, 3)
+	for i := range pubs {
+		pub := rabbitmq.NewPublisher(url, fmt.Sprintf("test-relay-%d", i), topo, 5*time.Second)
+		t.Cleanup(func() { _ = pub.Close() })
+		pubs[i] = pub
+	}
+	r := outbox.NewRelay(postgres.NewOutboxStore(pool), pubs, cfg, outbox.NewMetrics(reg), nil)
 	run(t, r.Run)
 	return reg
 }
@@ -139,18 +143,7 @@ func TestTwoRelaysKeepEachSessionInOrder(t *testing.T) {
 	url := testenv.RabbitMQURL(t)
 	pool, _ := testenv.Database(t)
 	topo := rabbitmqtest.Topology(t, url)
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := topo.Declare(ch); err != nil {
-		t.Fatal(err)
-	}
+	ch := rabbitmqtest.Channel(t, url, topo)
 	q, err := ch.QueueDeclare("", false, true, true, false, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -254,8 +247,25 @@ func TestRabbitMQOutageDelaysButLosesNothing(t *testing.T) {
 }
 
 // BenchmarkRelay measures outbox rows → RabbitMQ with confirms (publish,
-// confirm, delete) per event, on the shared test services.
+// confirm, delete) per event, on the shared test services: one worker
+// flushing batches of several sizes, then a relay running 1, 2 and 4
+// workers (as OUTBOX_RELAYS) until the outbox is empty.
 func BenchmarkRelay(b *testing.B) {
+	fill := func(b *testing.B, store *postgres.OutboxStore) {
+		ctx := context.Background()
+		evs := make([]quiz.Event, 0, 1000)
+		for left := b.N; left > 0; left -= len(evs) {
+			evs = evs[:0]
+			for range min(left, 1000) {
+				evs = append(evs, quiz.Event{Name: quiz.EventAnswerSubmitted, SchoolID: uuid.NewString(), SessionID: uuid.NewString(),
+					QuizID: uuid.NewString(), UserID: uuid.NewString(), App: quiz.AppNotebook,
+					Data: map[string]any{"question_id": uuid.NewString(), "choices": []string{"a"}, "correct": true, "points": 870, "response_ms": 2300}})
+			}
+			if err := store.Append(ctx, evs...); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 	for _, batch := range []int{100, 500, 2000} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			url := testenv.RabbitMQURL(b)
@@ -264,27 +274,50 @@ func BenchmarkRelay(b *testing.B) {
 			pub := rabbitmq.NewPublisher(url, "bench-relay", topo, 30*time.Second)
 			defer pub.Close()
 			store := postgres.NewOutboxStore(pool)
-			ctx := context.Background()
-			evs := make([]quiz.Event, 0, 1000)
-			for left := b.N; left > 0; left -= len(evs) {
-				evs = evs[:0]
-				for range min(left, 1000) {
-					evs = append(evs, quiz.Event{Name: quiz.EventAnswerSubmitted, SchoolID: uuid.NewString(), SessionID: uuid.NewString(),
-						QuizID: uuid.NewString(), UserID: uuid.NewString(), App: quiz.AppNotebook,
-						Data: map[string]any{"question_id": uuid.NewString(), "choices": []string{"a"}, "correct": true, "points": 870, "response_ms": 2300}})
-				}
-				if err := store.Append(ctx, evs...); err != nil {
-					b.Fatal(err)
-				}
-			}
-			r := outbox.NewRelay(store, pub, outbox.Config{BatchSize: batch}, nil, nil)
+			fill(b, store)
+			r := outbox.NewRelay(store, []outbox.Publisher{pub}, outbox.Config{BatchSize: batch}, nil, nil)
 			b.ReportAllocs()
 			b.ResetTimer()
-			n, err := r.Flush(ctx)
+			n, err := r.Flush(context.Background())
 			b.StopTimer()
 			if err != nil || n != b.N {
 				b.Fatalf("flushed %d of %d: %v", n, b.N, err)
 			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+	for _, workers := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			url := testenv.RabbitMQURL(b)
+			pool, _ := testenv.Database(b)
+			topo := rabbitmqtest.Topology(b, url)
+			pubs := make([]outbox.Publisher, workers)
+			for i := range pubs {
+				pub := rabbitmq.NewPublisher(url, fmt.Sprintf("bench-relay-%d", i), topo, 30*time.Second)
+				defer pub.Close()
+				pubs[i] = pub
+			}
+			store := postgres.NewOutboxStore(pool)
+			fill(b, store)
+			r := outbox.NewRelay(store, pubs, outbox.Config{PollInterval: 10 * time.Millisecond}, nil, nil)
+			ctx, cancel := context.WithCancel(context.Background())
+			b.ReportAllocs()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			wg.Go(func() { r.Run(ctx) })
+			for {
+				var left int
+				if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&left); err != nil {
+					b.Fatal(err)
+				}
+				if left == 0 {
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			b.StopTimer()
+			cancel()
+			wg.Wait()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		})
 	}

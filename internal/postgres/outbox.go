@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -91,37 +92,61 @@ type OutboxRow struct {
 	CreatedAt time.Time
 }
 
-// relayLockKey is the advisory lock that lets one relay at a time drain the
-// outbox, which keeps the events of a session in order across nodes.
-const relayLockKey int64 = 0x71635f6f7574626f // "qc_outbo"
+// OutboxPartitions is how many partitions the outbox is split into
+// (migration 00010 computes outbox.part from the session id, or the school
+// when an event has no session). One relay at a time drains a partition.
+const OutboxPartitions = 16
+
+// relayLockKey is the first key of the per-partition advisory locks
+// (pg_try_advisory_xact_lock(relayLockKey, part)).
+const relayLockKey int32 = 0x71636f62 // "qcob"
+
+// legacyRelayLockKey is the one drain lock of the relays before 00010:
+// partitioned relays take it shared, so during a rolling deploy an old node
+// (which takes it exclusively) and new nodes never drain at the same time.
+const legacyRelayLockKey int64 = 0x71635f6f7574626f // "qc_outbo"
 
 const (
-	relayLockSQL   = `SELECT pg_try_advisory_xact_lock($1)`
+	// choosePartitionSQL takes the lock of the first partition, counting
+	// from $2, that has rows and that no other relay holds. The CASE fixes
+	// the order of evaluation (rows first, then the locks) and the LIMIT
+	// stops at the first partition locked, so no empty or extra partition
+	// is locked.
+	choosePartitionSQL = `SELECT c.p FROM (SELECT ((g + $2) % $3)::smallint AS p FROM generate_series(0, $3 - 1) g) c
+		WHERE CASE WHEN NOT EXISTS (SELECT 1 FROM outbox o WHERE o.part = c.p) THEN false
+			WHEN NOT pg_try_advisory_xact_lock_shared($4) THEN false
+			ELSE pg_try_advisory_xact_lock($1, c.p) END
+		LIMIT 1`
 	claimOutboxSQL = `SELECT id, event_id::text, name, payload::text, created_at
-		FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`
+		FROM outbox WHERE part = $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`
 	deleteOutboxSQL = `DELETE FROM outbox WHERE id = ANY($1)`
 )
 
-// Drain claims up to limit of the oldest outbox rows, hands them to publish
-// and deletes them when publish returns nil, all in one transaction: rows
-// stay locked (and invisible to other relays) while they are published, and
-// a failed publish rolls back so they are published again later. Only the
-// holder of the relay's advisory lock drains; another node gets (0, nil) and
-// tries again on its next wake-up. It returns how many rows were published.
-func (s *OutboxStore) Drain(ctx context.Context, limit int, publish func(context.Context, []OutboxRow) error) (int, error) {
+// Drain takes one partition of the outbox that has rows and that no other
+// relay is draining (the first such from partition start on, modulo
+// OutboxPartitions), claims up to limit of its oldest rows, hands them to
+// publish and deletes them when publish returns nil, all in one
+// transaction: the partition's lock and the rows stay held while they are
+// published, and a failed publish rolls back so they are published again
+// later. The lock is the partition's lease: it ends with the transaction,
+// also when the node dies. It returns how many rows were published, 0 when
+// no partition was free and non-empty.
+func (s *OutboxStore) Drain(ctx context.Context, start, limit int, publish func(context.Context, []OutboxRow) error) (int, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	var locked bool
-	if err := tx.QueryRow(ctx, relayLockSQL, relayLockKey).Scan(&locked); err != nil {
-		return 0, fmt.Errorf("outbox: relay lock: %w", err)
-	}
-	if !locked {
+	var part int16
+	err = tx.QueryRow(ctx, choosePartitionSQL, relayLockKey, ((start%OutboxPartitions)+OutboxPartitions)%OutboxPartitions,
+		OutboxPartitions, legacyRelayLockKey).Scan(&part)
+	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil
 	}
-	rows, err := tx.Query(ctx, claimOutboxSQL, limit)
+	if err != nil {
+		return 0, fmt.Errorf("outbox: partition lock: %w", err)
+	}
+	rows, err := tx.Query(ctx, claimOutboxSQL, part, limit)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: claim: %w", err)
 	}

@@ -80,8 +80,9 @@ func TestOutboxDrainPublishesInOrderAndDeletesOnlyAfterSuccess(t *testing.T) {
 	ctx := context.Background()
 	s := postgres.NewOutboxStore(pool)
 	var evs []quiz.Event
+	session := uuid.NewString() // one session: one partition, in order
 	for range 5 {
-		evs = append(evs, pipelineEvent(quiz.EventStudentLeft, time.Time{}))
+		evs = append(evs, sessionEvent(session))
 	}
 	if err := s.Append(ctx, evs...); err != nil {
 		t.Fatal(err)
@@ -92,13 +93,13 @@ func TestOutboxDrainPublishesInOrderAndDeletesOnlyAfterSuccess(t *testing.T) {
 	}
 
 	failure := errors.New("rabbitmq down")
-	n, err := s.Drain(ctx, 3, func(context.Context, []postgres.OutboxRow) error { return failure })
+	n, err := s.Drain(ctx, 0, 3, func(context.Context, []postgres.OutboxRow) error { return failure })
 	if !errors.Is(err, failure) || n != 0 {
 		t.Fatalf("failed publish: %d %v", n, err)
 	}
 	var got []string
 	for {
-		n, err := s.Drain(ctx, 3, func(_ context.Context, rows []postgres.OutboxRow) error {
+		n, err := s.Drain(ctx, 0, 3, func(_ context.Context, rows []postgres.OutboxRow) error {
 			for _, r := range rows {
 				got = append(got, r.EventID)
 			}
@@ -124,19 +125,47 @@ func TestOutboxDrainPublishesInOrderAndDeletesOnlyAfterSuccess(t *testing.T) {
 	}
 }
 
-// While one relay drains, another finds the drain lock taken and leaves the
-// rows alone: one drainer at a time keeps each session's events in order.
-func TestOutboxOneDrainerAtATime(t *testing.T) {
+// sessionEvent is an event of session.
+func sessionEvent(session string) quiz.Event {
+	e := pipelineEvent(quiz.EventStudentLeft, time.Time{})
+	e.SessionID = session
+	return e
+}
+
+// While one relay drains a partition, another finds that partition taken
+// and leaves its rows alone (one drainer per partition keeps each session's
+// events in order), but drains another session's partition at the same
+// time; the partition is computed by PostgreSQL from the payload.
+func TestOutboxOneDrainerPerPartition(t *testing.T) {
 	pool, _ := testenv.Database(t)
 	ctx := context.Background()
 	s := postgres.NewOutboxStore(pool)
-	if err := s.Append(ctx, pipelineEvent(quiz.EventStudentLeft, time.Time{}), pipelineEvent(quiz.EventStudentLeft, time.Time{})); err != nil {
+	partOf := func(session string) int {
+		var p int
+		if err := pool.QueryRow(ctx, `SELECT abs(hashtext($1) % 16)`, session).Scan(&p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a := uuid.NewString()
+	b := uuid.NewString()
+	for partOf(b) == partOf(a) {
+		b = uuid.NewString()
+	}
+	if err := s.Append(ctx, sessionEvent(a), sessionEvent(a), sessionEvent(b)); err != nil {
 		t.Fatal(err)
+	}
+	var parts []int
+	if err := pool.QueryRow(ctx, `SELECT array_agg(part ORDER BY id) FROM outbox`).Scan(&parts); err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) != 3 || parts[0] != partOf(a) || parts[1] != partOf(a) || parts[2] != partOf(b) {
+		t.Fatalf("outbox.part %v, want [%d %d %d]", parts, partOf(a), partOf(a), partOf(b))
 	}
 	inside, release := make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		n, err := s.Drain(ctx, 1, func(context.Context, []postgres.OutboxRow) error {
+		n, err := s.Drain(ctx, partOf(a), 1, func(_ context.Context, rows []postgres.OutboxRow) error {
 			close(inside)
 			<-release
 			return nil
@@ -146,12 +175,24 @@ func TestOutboxOneDrainerAtATime(t *testing.T) {
 		}
 	})
 	<-inside
-	n, err := s.Drain(ctx, 10, func(context.Context, []postgres.OutboxRow) error {
-		t.Error("second drainer published while the first held the lock")
+	var second []postgres.OutboxRow
+	n, err := s.Drain(ctx, partOf(a), 10, func(_ context.Context, rows []postgres.OutboxRow) error {
+		second = rows
+		return nil
+	})
+	if err != nil || n != 1 || len(second) != 1 {
+		t.Fatalf("second drainer: %d %v; want session b's one event", n, err)
+	}
+	var secondSession string
+	if err := pool.QueryRow(ctx, `SELECT $1::jsonb->>'session_id'`, string(second[0].Payload)).Scan(&secondSession); err != nil || secondSession != b {
+		t.Fatalf("second drainer published session %q (%v), want %q: it entered a held partition", secondSession, err, b)
+	}
+	n, err = s.Drain(ctx, partOf(a), 10, func(context.Context, []postgres.OutboxRow) error {
+		t.Error("a drainer published from a partition another one holds")
 		return nil
 	})
 	if err != nil || n != 0 {
-		t.Fatalf("second drainer: %d %v; want 0", n, err)
+		t.Fatalf("third drainer: %d %v; want 0", n, err)
 	}
 	close(release)
 	wg.Wait()

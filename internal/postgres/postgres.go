@@ -48,7 +48,32 @@ func Connect(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, er
 }
 
 // Migrate applies every pending migration of migrations.FS.
+//
+// Concurrent runs (a rolling deploy may start several `server migrate`)
+// are serialized by a PostgreSQL session advisory lock held on a
+// connection of its own: the first applies what is pending, the others
+// wait for it and then find nothing left to do. The lock ends with the
+// connection, so a migrator that dies does not block the next.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	lock, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return fmt.Errorf("migrations: lock connection: %w", err)
+	}
+	defer func() { _ = lock.Close(context.WithoutCancel(ctx)) }()
+	if _, err := lock.Exec(ctx, migrateLockSQL, migrateLockKey); err != nil {
+		return fmt.Errorf("migrations: lock: %w", err)
+	}
+	// Closing the connection releases the lock whatever happens below.
+	return migrate(ctx, pool)
+}
+
+// migrateLockKey is the advisory lock of Migrate ("qc_migra").
+const migrateLockKey int64 = 0x71635f6d69677261
+
+const migrateLockSQL = `SELECT pg_advisory_lock($1)`
+
+// migrate applies the pending migrations; the caller holds the lock.
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
 	provider, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -40,6 +41,7 @@ type Publisher struct {
 	confirmTimeout time.Duration
 
 	mu      sync.Mutex
+	live    atomic.Pointer[amqp.Connection] // conn, for the watchdog
 	conn    *amqp.Connection
 	ch      *amqp.Channel
 	returns chan amqp.Return
@@ -65,6 +67,21 @@ func (p *Publisher) Publish(ctx context.Context, msgs []Message) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// amqp091 does not interrupt a write blocked on the socket nor an RPC
+	// (the topology's declares) that gets no reply, for example from a
+	// RabbitMQ that is booting or blocked. The relay calls Publish inside
+	// the transaction that holds an outbox partition, so a hang here
+	// would stop that partition for good. The watchdog closes the
+	// connection when the connect and confirm bounds have passed, which
+	// makes every blocked call return.
+	wd, cancelWD := context.WithTimeout(ctx, dialTimeout+p.confirmTimeout)
+	defer cancelWD()
+	stop := context.AfterFunc(wd, func() {
+		if c := p.live.Load(); c != nil {
+			_ = c.CloseDeadline(time.Now().Add(closeTimeout))
+		}
+	})
+	defer stop()
 	if err := p.connect(ctx); err != nil {
 		return err
 	}
@@ -132,8 +149,10 @@ func (p *Publisher) connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p.live.Store(conn)
 	ch, err := confirmChannel(conn, p.topo)
 	if err != nil {
+		p.live.Store(nil)
 		_ = conn.Close()
 		return err
 	}
@@ -151,6 +170,7 @@ func (p *Publisher) reset() {
 		_ = p.conn.CloseDeadline(time.Now().Add(closeTimeout))
 	}
 	p.conn, p.ch, p.returns = nil, nil, nil
+	p.live.Store(nil)
 }
 
 // Close closes the connection.

@@ -45,6 +45,19 @@ func RandomID() string {
 // it when the test ends. It returns the pool and the database's URL.
 func Database(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
+	pool, dbURL := EmptyDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := postgres.Migrate(ctx, pool); err != nil {
+		t.Fatalf("migrate test database: %v", err)
+	}
+	return pool, dbURL
+}
+
+// EmptyDatabase creates a fresh database without any migration applied,
+// dropped when the test ends. It returns the pool and the database's URL.
+func EmptyDatabase(t testing.TB) (*pgxpool.Pool, string) {
+	t.Helper()
 	base := need(t, "DATABASE_URL")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -66,9 +79,6 @@ func Database(t testing.TB) (*pgxpool.Pool, string) {
 	pool, err := postgres.Connect(ctx, dbURL, 20)
 	if err != nil {
 		t.Fatalf("connect test database: %v", err)
-	}
-	if err := postgres.Migrate(ctx, pool); err != nil {
-		t.Fatalf("migrate test database: %v", err)
 	}
 	t.Cleanup(func() {
 		pool.Close()

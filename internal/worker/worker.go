@@ -7,6 +7,7 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 
@@ -24,7 +25,7 @@ import (
 // Worker consumes events, keeps the report views fresh and rolls ended
 // sessions up into the report history.
 type Worker struct {
-	consumer  *rabbitmq.Consumer
+	consumers []*rabbitmq.Consumer
 	refresher *reports.Refresher
 	rollup    *reports.Rollup
 	log       *slog.Logger
@@ -37,16 +38,23 @@ func New(cfg config.Worker, topo rabbitmq.Topology, pool *pgxpool.Pool, rdb *red
 	// Defaults: a session is rolled up a minute after its end, a sweep
 	// every minute, a reconciliation every day (docs/reports.md).
 	rollup := reports.NewRollup(pool, refresher, reg, log, reports.RollupConfig{})
-	consumer := rabbitmq.NewConsumer(cfg.RabbitMQURL, topo, postgres.NewEventStore(pool), rabbitmq.ConsumerOptions{
-		Name:      "quizcast-eventworker",
-		Prefetch:  cfg.Prefetch,
-		BatchSize: cfg.BatchSize,
-		Linger:    cfg.BatchLinger,
-		Metrics:   rabbitmq.NewConsumerMetrics(reg),
-		Log:       log,
-		Notifier:  notifiers{refresher, rollup},
-	})
-	return &Worker{consumer: consumer, refresher: refresher, rollup: rollup, log: log}
+	// Several consumers store batches at the same time (each waits for its
+	// own commit), as several worker replicas would; each event is still
+	// stored once, by its primary key.
+	metrics := rabbitmq.NewConsumerMetrics(reg)
+	var consumers []*rabbitmq.Consumer
+	for i := range max(cfg.Consumers, 1) {
+		consumers = append(consumers, rabbitmq.NewConsumer(cfg.RabbitMQURL, topo, postgres.NewEventStore(pool), rabbitmq.ConsumerOptions{
+			Name:      fmt.Sprintf("quizcast-eventworker-%d", i),
+			Prefetch:  cfg.Prefetch,
+			BatchSize: cfg.BatchSize,
+			Linger:    cfg.BatchLinger,
+			Metrics:   metrics,
+			Log:       log,
+			Notifier:  notifiers{refresher, rollup},
+		}))
+	}
+	return &Worker{consumers: consumers, refresher: refresher, rollup: rollup, log: log}
 }
 
 // notifiers tells each of its members which events were stored.
@@ -62,11 +70,13 @@ func (ns notifiers) Stored(names []quiz.EventName) {
 // hand), and refreshes views and rolls sessions up until refreshing ends.
 func (w *Worker) Run(consuming, refreshing context.Context) {
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := w.consumer.Run(consuming); err != nil && consuming.Err() == nil {
-			w.log.Error("consumer stopped", "err", err)
-		}
-	})
+	for _, c := range w.consumers {
+		wg.Go(func() {
+			if err := c.Run(consuming); err != nil && consuming.Err() == nil {
+				w.log.Error("consumer stopped", "err", err)
+			}
+		})
+	}
 	wg.Go(func() {
 		if err := w.refresher.Run(refreshing); err != nil && refreshing.Err() == nil {
 			w.log.Error("refresher stopped", "err", err)

@@ -42,6 +42,25 @@ func Topology(t testing.TB, url string) rabbitmq.Topology {
 	return topo
 }
 
+// Channel opens a channel on url with topo declared on it, closed when the
+// test ends.
+func Channel(t testing.TB, url string, topo rabbitmq.Topology) *amqp.Channel {
+	t.Helper()
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.Declare(ch); err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
 // Metric sums the samples of a counter, or the observations of a histogram,
 // named name in reg.
 func Metric(t testing.TB, reg prometheus.Gatherer, name string) float64 {
