@@ -29,9 +29,10 @@ type Sessions interface {
 // Sockets admits and serves the WebSocket of a session.
 type Sockets interface {
 	Admit(r *http.Request, sessionID string) (*realtime.Admission, error)
-	// Serve runs the socket until it closes and returns the close code
-	// the server sent (0: the upgrade failed).
-	Serve(w http.ResponseWriter, r *http.Request, adm *realtime.Admission) int
+	// Serve upgrades and hands the socket to its own goroutines; closed
+	// is called once the socket is gone, with the close code the server
+	// sent (0: the upgrade failed).
+	Serve(w http.ResponseWriter, r *http.Request, adm *realtime.Admission, closed func(code int))
 }
 
 // routesSessions registers §5 and the WebSocket endpoint of §6.
@@ -172,8 +173,7 @@ func (s *Server) sessionSocket(c *gin.Context) {
 	}
 	c.Abort()
 	start := time.Now()
-	code := s.deps.Sockets.Serve(c.Writer, c.Request, adm)
-	s.metrics.ObserveSocket(code, time.Since(start))
+	s.deps.Sockets.Serve(c.Writer, c.Request, adm, func(code int) { s.metrics.ObserveSocket(code, time.Since(start)) })
 }
 
 // isWebSocketUpgrade reports whether r is a WebSocket opening handshake

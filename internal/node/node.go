@@ -116,7 +116,8 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	hubs := realtime.NewHubs(broker, sessionStore, sessions, log, rtStats)
 	rtCfg := opts.Realtime
 	rtCfg.AllowedOrigins = cfg.AllowedOrigins
-	n.sockets = realtime.NewServer(rtCfg, tokens, sessions, hubs, broker, presence, log, rtStats)
+	queue := realtime.NewQueue(rtCfg.Limits, rtStats)
+	n.sockets = realtime.NewServer(rtCfg, tokens, sessions, hubs, broker, presence, queue, log, rtStats)
 
 	// School administration (§10): the audit log is the store; views are
 	// refreshed after an erasure or a retention pass.
@@ -132,7 +133,7 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 		Log: log, Registry: reg, Health: checker, Draining: &n.draining,
 		Tokens: tokens, Limiter: limiter, Accounts: accounts,
 		Authoring: authoring.New(store, pol),
-		Sessions:  sessions, Sockets: n.sockets,
+		Sessions:  realtime.Guarded{RESTSessions: sessions, Queue: queue}, Sockets: n.sockets,
 		Reports: reports.NewService(reports.NewStore(pool), reportCache, log),
 		Web:     webapp.New(web.App()),
 		Admin:   adminSvc, Resets: resets, RegistrationClosed: cfg.RegistrationClosed,

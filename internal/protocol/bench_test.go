@@ -2,6 +2,7 @@ package protocol_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -59,4 +60,38 @@ func BenchmarkUnmarshalAnswer(b *testing.B) {
 			b.Fatal("decoded wrong")
 		}
 	}
+}
+
+// BenchmarkEnvelope is the inter-node hop of one close (question.closed,
+// leaderboard and 30 results): encoded once by the publishing node,
+// decoded by each receiving node without touching the frames.
+func BenchmarkEnvelope(b *testing.B) {
+	closed, _ := protocol.EncodeBroadcast(protocol.TypeQuestionClosed, 8, protocol.QuestionClosed{QuestionID: "q", Correct: []string{"a"}})
+	board, _ := protocol.EncodeBroadcast(protocol.TypeLeaderboard, 9, protocol.Leaderboard{})
+	env := protocol.Envelope{Broadcasts: []protocol.Broadcast{closed, board}, Results: map[string][]byte{}}
+	for i := range 30 {
+		r, _ := protocol.Encode(protocol.TypeResult, protocol.Result{QuestionID: "q", Points: 900, Score: 900, Rank: i + 1})
+		env.Results[fmt.Sprintf("0b9e2f4c-54a4-4d0e-9a53-2f7a4f1f5f%02d", i)] = r
+	}
+	raw, err := protocol.MarshalEnvelope(env)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := protocol.MarshalEnvelope(env); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("unmarshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := protocol.UnmarshalEnvelope(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.ReportMetric(float64(len(raw)), "bytes/envelope")
 }

@@ -179,6 +179,8 @@ type Participants struct {
 type Error struct {
 	Code    quiz.Code `json:"code"`
 	Message string    `json:"message"`
+	// RetryAfterMs is set with code unavailable: when to try again.
+	RetryAfterMs int `json:"retry_after_ms,omitempty"`
 }
 
 // AnswerCommand is the data of the client's answer.
@@ -278,61 +280,4 @@ type Envelope struct {
 // Empty reports whether the envelope carries nothing.
 func (e Envelope) Empty() bool {
 	return len(e.Broadcasts) == 0 && len(e.Results) == 0 && len(e.Teacher) == 0 && e.Kick == ""
-}
-
-// wireEnvelope is an Envelope on the wire between nodes; frames travel as
-// the bytes they were encoded to.
-type wireEnvelope struct {
-	Broadcasts []json.RawMessage          `json:"b,omitempty"`
-	Results    map[string]json.RawMessage `json:"r,omitempty"`
-	Teacher    []json.RawMessage          `json:"t,omitempty"`
-	Kick       string                     `json:"k,omitempty"`
-}
-
-// MarshalEnvelope encodes an envelope for the inter-node channel.
-func MarshalEnvelope(e Envelope) ([]byte, error) {
-	w := wireEnvelope{Kick: e.Kick}
-	for _, b := range e.Broadcasts {
-		w.Broadcasts = append(w.Broadcasts, b.Raw)
-	}
-	if len(e.Results) > 0 {
-		w.Results = make(map[string]json.RawMessage, len(e.Results))
-		for k, v := range e.Results {
-			w.Results[k] = v
-		}
-	}
-	for _, t := range e.Teacher {
-		w.Teacher = append(w.Teacher, t)
-	}
-	raw, err := json.Marshal(w)
-	if err != nil {
-		return nil, fmt.Errorf("encode envelope: %w", err)
-	}
-	return raw, nil
-}
-
-// UnmarshalEnvelope decodes what MarshalEnvelope encoded.
-func UnmarshalEnvelope(raw []byte) (Envelope, error) {
-	var w wireEnvelope
-	if err := json.Unmarshal(raw, &w); err != nil {
-		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
-	}
-	e := Envelope{Kick: w.Kick}
-	for _, r := range w.Broadcasts {
-		b, err := ParseBroadcast(r)
-		if err != nil {
-			return Envelope{}, err
-		}
-		e.Broadcasts = append(e.Broadcasts, b)
-	}
-	if len(w.Results) > 0 {
-		e.Results = make(map[string][]byte, len(w.Results))
-		for k, v := range w.Results {
-			e.Results[k] = v
-		}
-	}
-	for _, t := range w.Teacher {
-		e.Teacher = append(e.Teacher, t)
-	}
-	return e, nil
 }

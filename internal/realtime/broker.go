@@ -24,6 +24,9 @@ type Broker interface {
 	// Publish sends env to every node subscribed to the session and adds
 	// its broadcasts to the session's history.
 	Publish(ctx context.Context, sessionID string, env protocol.Envelope) error
+	// PublishMany publishes envelopes without broadcasts (teacher frames)
+	// of several sessions at once.
+	PublishMany(ctx context.Context, envs map[string]protocol.Envelope) error
 	// Subscribe starts delivering the session's envelopes to this node.
 	Subscribe(ctx context.Context, sessionID string) error
 	// Unsubscribe stops it.
@@ -76,6 +79,32 @@ func (b *RedisBroker) Publish(ctx context.Context, sessionID string, env protoco
 		pipe.Expire(ctx, key, b.historyTTL)
 	}
 	pipe.Publish(ctx, channelKey(sessionID), payload)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("publish to redis: %w", err)
+	}
+	return nil
+}
+
+// PublishMany publishes envelopes of several sessions in one pipeline
+// (an envelope with broadcasts goes through Publish, for its history).
+func (b *RedisBroker) PublishMany(ctx context.Context, envs map[string]protocol.Envelope) error {
+	if len(envs) == 0 {
+		return nil
+	}
+	pipe := b.rdb.Pipeline()
+	for sessionID, env := range envs {
+		if len(env.Broadcasts) > 0 {
+			if err := b.Publish(ctx, sessionID, env); err != nil {
+				return err
+			}
+			continue
+		}
+		payload, err := protocol.MarshalEnvelope(env)
+		if err != nil {
+			return err
+		}
+		pipe.Publish(ctx, channelKey(sessionID), payload)
+	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("publish to redis: %w", err)
 	}
@@ -207,6 +236,16 @@ func (b *MemoryBroker) Publish(_ context.Context, sessionID string, env protocol
 	b.mu.Unlock()
 	if subscribed && deliver != nil {
 		deliver(sessionID, env)
+	}
+	return nil
+}
+
+// PublishMany publishes each envelope.
+func (b *MemoryBroker) PublishMany(ctx context.Context, envs map[string]protocol.Envelope) error {
+	for sessionID, env := range envs {
+		if err := b.Publish(ctx, sessionID, env); err != nil {
+			return err
+		}
 	}
 	return nil
 }

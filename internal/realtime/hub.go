@@ -23,6 +23,20 @@ type DeadlineCloser interface {
 	CloseDue(ctx context.Context, schoolID, sessionID string) error
 }
 
+// shardCount shards the registry of hubs, so that sockets joining and
+// envelopes arriving for different sessions rarely meet on one mutex.
+const shardCount = 64
+
+// subLockCount orders the subscribe and unsubscribe of each channel: the
+// same session always maps to the same lock, and no registry or hub lock
+// is held while Redis answers.
+const subLockCount = 256
+
+type shard struct {
+	mu   sync.Mutex
+	hubs map[string]*hub
+}
+
 // Hubs holds this node's hub of each session that has local sockets.
 type Hubs struct {
 	broker Broker
@@ -31,40 +45,72 @@ type Hubs struct {
 	log    *slog.Logger
 	stats  *Metrics
 
-	mu   sync.Mutex
-	hubs map[string]*hub
+	shards   [shardCount]shard
+	subLocks [subLockCount]sync.Mutex
 }
 
 // NewHubs returns an empty registry.
 func NewHubs(broker Broker, store BroadcastStore, closer DeadlineCloser, log *slog.Logger, stats *Metrics) *Hubs {
-	return &Hubs{broker: broker, store: store, closer: closer, log: log, stats: stats, hubs: map[string]*hub{}}
+	h := &Hubs{broker: broker, store: store, closer: closer, log: log, stats: stats}
+	for i := range h.shards {
+		h.shards[i].hubs = map[string]*hub{}
+	}
+	return h
+}
+
+// hash is FNV-1a of a session id.
+func hash(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
+
+func (h *Hubs) shard(sessionID string) *shard { return &h.shards[hash(sessionID)%shardCount] }
+
+func (h *Hubs) subLock(sessionID string) *sync.Mutex {
+	return &h.subLocks[(hash(sessionID)/shardCount)%subLockCount]
 }
 
 // recentFrames is how many delivered broadcasts a hub keeps for sockets
 // that join while a broadcast is under way.
 const recentFrames = 64
 
-type seqFrame struct {
-	seq int64
-	raw []byte
+// bcast is a broadcast as a hub holds it: framed once for the WebSocket,
+// the same bytes written to every socket.
+type bcast struct {
+	seq      int64
+	typ      string
+	deadline time.Time // question.opened only
+	frame    []byte
+}
+
+// framed frames an encoded broadcast for the sockets: its bytes are
+// written as they came, behind a WebSocket header, never re-encoded.
+func framed(b protocol.Broadcast) bcast {
+	return bcast{seq: b.Seq, typ: b.Type, deadline: b.Deadline, frame: textFrame(b.Raw)}
 }
 
 // hub is one session on this node: its sockets, and the ordered stream of
 // its broadcasts (gap-free, in seq order, whatever order pub/sub brought).
+// Its mutex is the session's own; sockets are written under it only with
+// non-blocking writes, so it is never held across I/O that can wait.
 type hub struct {
 	hubs     *Hubs
 	id       string
 	schoolID string
 	ready    chan struct{}
 	err      error
-	refs     int // guarded by hubs.mu
+	refs     int // guarded by the shard's mutex
 
 	mu       sync.Mutex
 	started  bool
 	conns    map[*conn]struct{}
 	last     int64
-	pending  map[int64]protocol.Broadcast
-	recent   []seqFrame
+	pending  map[int64]bcast
+	recent   []bcast
 	filling  bool
 	ended    bool // session.ended was delivered
 	deadline *time.Timer
@@ -75,11 +121,12 @@ type hub struct {
 // acquire returns the session's hub, subscribing the node to the session
 // when it is the first local socket.
 func (h *Hubs) acquire(ctx context.Context, sessionID, schoolID string) (*hub, error) {
-	h.mu.Lock()
-	hb := h.hubs[sessionID]
+	sh := h.shard(sessionID)
+	sh.mu.Lock()
+	hb := sh.hubs[sessionID]
 	if hb != nil {
 		hb.refs++
-		h.mu.Unlock()
+		sh.mu.Unlock()
 		<-hb.ready
 		if hb.err != nil {
 			h.release(hb)
@@ -88,12 +135,16 @@ func (h *Hubs) acquire(ctx context.Context, sessionID, schoolID string) (*hub, e
 		return hb, nil
 	}
 	hb = &hub{hubs: h, id: sessionID, schoolID: schoolID, ready: make(chan struct{}), refs: 1,
-		conns: map[*conn]struct{}{}, pending: map[int64]protocol.Broadcast{}}
-	h.hubs[sessionID] = hb
-	// Subscribing under the lock orders it with a previous hub's
-	// unsubscribe of the same channel.
+		conns: map[*conn]struct{}{}, pending: map[int64]bcast{}}
+	sh.hubs[sessionID] = hb
+	sh.mu.Unlock()
+
+	// The channel's lock orders this subscribe with a previous hub's
+	// unsubscribe of the same channel; other sessions go on meanwhile.
+	sl := h.subLock(sessionID)
+	sl.Lock()
 	err := h.broker.Subscribe(ctx, sessionID)
-	h.mu.Unlock()
+	sl.Unlock()
 	if err == nil {
 		err = hb.start(ctx)
 	}
@@ -136,16 +187,16 @@ func (hb *hub) start(ctx context.Context) error {
 }
 
 func (h *Hubs) release(hb *hub) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	sh := h.shard(hb.id)
+	sh.mu.Lock()
 	hb.refs--
-	if hb.refs > 0 || h.hubs[hb.id] != hb {
+	if hb.refs > 0 || sh.hubs[hb.id] != hb {
+		sh.mu.Unlock()
 		return
 	}
-	delete(h.hubs, hb.id)
-	if err := h.broker.Unsubscribe(context.Background(), hb.id); err != nil {
-		h.log.Warn("unsubscribe failed", "session_id", hb.id, "err", err)
-	}
+	delete(sh.hubs, hb.id)
+	sh.mu.Unlock()
+
 	hb.mu.Lock()
 	if hb.deadline != nil {
 		hb.deadline.Stop()
@@ -154,50 +205,81 @@ func (h *Hubs) release(hb *hub) {
 	if hb.err == nil {
 		h.stats.hubs.Dec()
 	}
+	sl := h.subLock(hb.id)
+	sl.Lock()
+	defer sl.Unlock()
+	// A socket may have opened a new hub of the session meanwhile: its
+	// subscription stands (it subscribes after this lock, or did before).
+	sh.mu.Lock()
+	again := sh.hubs[hb.id] != nil
+	sh.mu.Unlock()
+	if again {
+		return
+	}
+	if err := h.broker.Unsubscribe(context.Background(), hb.id); err != nil {
+		h.log.Warn("unsubscribe failed", "session_id", hb.id, "err", err)
+	}
 }
 
-// Deliver hands an envelope from the broker to the session's hub.
+func (h *Hubs) lookup(sessionID string) *hub {
+	sh := h.shard(sessionID)
+	sh.mu.Lock()
+	hb := sh.hubs[sessionID]
+	sh.mu.Unlock()
+	return hb
+}
+
+// Deliver hands an envelope from the broker to the session's hub. It
+// never waits for a socket: writes that the kernel cannot take at once
+// wait in that socket's queue.
 func (h *Hubs) Deliver(sessionID string, env protocol.Envelope) {
-	h.mu.Lock()
-	hb := h.hubs[sessionID]
-	h.mu.Unlock()
-	if hb != nil {
+	if hb := h.lookup(sessionID); hb != nil {
 		hb.receive(env)
 	}
 }
 
 func (hb *hub) receive(env protocol.Envelope) {
+	bs := make([]bcast, len(env.Broadcasts))
+	for i, b := range env.Broadcasts {
+		bs[i] = framed(b)
+	}
+	hb.receiveEncoded(bs, env.Results, env.Teacher, env.Kick)
+}
+
+func (hb *hub) receiveEncoded(bs []bcast, results map[string][]byte, teacher [][]byte, kick string) {
 	hb.mu.Lock()
 	defer hb.mu.Unlock()
 	var board int64 // the leaderboard the results follow
-	for _, f := range env.Broadcasts {
-		if !hb.started || f.Seq > hb.last {
-			hb.pending[f.Seq] = f
+	for _, b := range bs {
+		if !hb.started || b.seq > hb.last {
+			hb.pending[b.seq] = b
 		}
-		if f.Type == protocol.TypeLeaderboard {
-			board = f.Seq
+		if b.typ == protocol.TypeLeaderboard {
+			board = b.seq
 		}
 	}
-	if len(env.Results) > 0 {
+	if len(results) > 0 {
 		if board > hb.last || !hb.started {
 			// Sent right after their leaderboard, before what follows it.
 			if hb.results == nil {
 				hb.results = map[int64]map[string][]byte{}
 			}
-			hb.results[board] = env.Results
+			hb.results[board] = results
 		} else {
-			hb.sendResults(env.Results)
+			hb.sendResults(results)
 		}
 	}
 	ended := hb.started && hb.flush()
-	for c := range hb.conns {
-		if c.teacher {
-			for _, f := range env.Teacher {
-				c.send(f)
+	if len(teacher) > 0 || kick != "" {
+		for c := range hb.conns {
+			if c.teacher {
+				for _, raw := range teacher {
+					c.sendFrame(raw)
+				}
 			}
-		}
-		if env.Kick != "" && c.id.UserID == env.Kick {
-			c.closeWith(StatusKicked, "removed from the session by the teacher", true)
+			if kick != "" && c.id.UserID == kick {
+				c.closeWith(StatusKicked, "removed from the session by the teacher", true)
+			}
 		}
 	}
 	if ended {
@@ -210,8 +292,8 @@ func (hb *hub) receive(env protocol.Envelope) {
 // held.
 func (hb *hub) sendResults(results map[string][]byte) {
 	for c := range hb.conns {
-		if f, ok := results[c.id.UserID]; ok {
-			c.send(f)
+		if raw, ok := results[c.id.UserID]; ok {
+			c.sendFrame(raw)
 		}
 	}
 }
@@ -231,27 +313,26 @@ func (hb *hub) closeEnded() {
 // hb.mu held.
 func (hb *hub) flush() (ended bool) {
 	for {
-		f, ok := hb.pending[hb.last+1]
+		b, ok := hb.pending[hb.last+1]
 		if !ok {
 			break
 		}
-		delete(hb.pending, f.Seq)
-		hb.last = f.Seq
-		raw := f.Raw
-		hb.recent = append(hb.recent, seqFrame{seq: f.Seq, raw: raw})
+		delete(hb.pending, b.seq)
+		hb.last = b.seq
+		hb.recent = append(hb.recent, b)
 		if len(hb.recent) > recentFrames {
 			hb.recent = hb.recent[len(hb.recent)-recentFrames:]
 		}
 		for c := range hb.conns {
-			c.sendBroadcast(f.Seq, raw)
+			c.sendBroadcast(b.seq, b.frame)
 		}
 		hb.hubs.stats.broadcasts.Inc()
-		hb.watchDeadline(f)
-		if res, ok := hb.results[f.Seq]; ok {
-			delete(hb.results, f.Seq)
+		hb.watchDeadline(b)
+		if res, ok := hb.results[b.seq]; ok {
+			delete(hb.results, b.seq)
 			hb.sendResults(res)
 		}
-		ended = ended || f.Type == protocol.TypeSessionEnded
+		ended = ended || b.typ == protocol.TypeSessionEnded
 	}
 	hb.ended = hb.ended || ended
 	if len(hb.pending) > 0 && !hb.filling {
@@ -280,13 +361,13 @@ func (hb *hub) fillGap(wait time.Duration) {
 	hb.mu.Unlock()
 }
 
+// fillTo reads the broadcasts after < seq <= upto from PostgreSQL (without
+// the hub's lock) and delivers them.
 func (hb *hub) fillTo(after, upto int64) {
 	if upto <= after {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	frames, err := hb.hubs.store.Broadcasts(ctx, hb.id, after, upto)
+	bs, err := hb.read(after, upto)
 	if err != nil {
 		hb.hubs.log.Warn("filling broadcast gap failed", "session_id", hb.id, "err", err)
 		return
@@ -294,9 +375,9 @@ func (hb *hub) fillTo(after, upto int64) {
 	hb.hubs.stats.gapFills.Inc()
 	hb.mu.Lock()
 	defer hb.mu.Unlock()
-	for _, f := range frames {
-		if f.Seq > hb.last {
-			hb.pending[f.Seq] = f
+	for _, b := range bs {
+		if b.seq > hb.last {
+			hb.pending[b.seq] = b
 		}
 	}
 	if !hb.filling && hb.flush() {
@@ -304,16 +385,34 @@ func (hb *hub) fillTo(after, upto int64) {
 	}
 }
 
+// read returns the recorded broadcasts after < seq <= upto, framed.
+func (hb *hub) read(after, upto int64) ([]bcast, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stored, err := hb.hubs.store.Broadcasts(ctx, hb.id, after, upto)
+	if err != nil {
+		return nil, err
+	}
+	bs := make([]bcast, len(stored))
+	for i, b := range stored {
+		bs[i] = framed(b)
+	}
+	return bs, nil
+}
+
 // watchDeadline closes the question at its deadline from this node too;
 // the sweeper of every node does it as well, so a dead node changes
 // nothing. Called with hb.mu held.
-func (hb *hub) watchDeadline(f protocol.Broadcast) {
-	switch f.Type {
+func (hb *hub) watchDeadline(b bcast) {
+	switch b.typ {
 	case protocol.TypeQuestionOpened:
+		if b.deadline.IsZero() {
+			return
+		}
 		if hb.deadline != nil {
 			hb.deadline.Stop()
 		}
-		wait := time.Until(f.Deadline) + 5*time.Millisecond
+		wait := time.Until(b.deadline) + 5*time.Millisecond
 		hb.deadline = time.AfterFunc(max(wait, 0), func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -330,26 +429,35 @@ func (hb *hub) watchDeadline(f protocol.Broadcast) {
 }
 
 // add registers a socket whose welcome covered broadcasts up to snapSeq
-// and sends it what the hub delivered since.
+// and sends it what the hub delivered since. When the hub is further
+// ahead than its memory, the difference is read from PostgreSQL before
+// the hub's lock is taken again.
 func (hb *hub) add(c *conn, snapSeq int64) {
-	hb.mu.Lock()
+	var read []bcast
+	have := snapSeq // the socket is covered up to here by snapshot and read
+	for {
+		hb.mu.Lock()
+		if hb.last > have && (len(hb.recent) == 0 || hb.recent[0].seq > have+1) {
+			upto := hb.last
+			hb.mu.Unlock()
+			bs, err := hb.read(have, upto)
+			if err != nil {
+				c.closeWith(StatusGoingAway, "could not catch up; reconnect", false)
+				return
+			}
+			read = append(read, bs...)
+			have = upto
+			continue
+		}
+		break
+	}
 	defer hb.mu.Unlock()
 	c.lastSeq = snapSeq
-	if hb.last > snapSeq && (len(hb.recent) == 0 || hb.recent[0].seq > snapSeq+1) {
-		// The hub is further ahead than its memory: read the difference.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		frames, err := hb.hubs.store.Broadcasts(ctx, hb.id, snapSeq, hb.last)
-		cancel()
-		if err != nil {
-			c.closeWith(StatusGoingAway, "could not catch up; reconnect", false)
-			return
-		}
-		for _, f := range frames {
-			c.sendBroadcast(f.Seq, f.Raw)
-		}
+	for _, b := range read {
+		c.sendBroadcast(b.seq, b.frame)
 	}
-	for _, r := range hb.recent {
-		c.sendBroadcast(r.seq, r.raw)
+	for _, b := range hb.recent {
+		c.sendBroadcast(b.seq, b.frame)
 	}
 	hb.conns[c] = struct{}{}
 	if hb.ended {
@@ -369,6 +477,20 @@ func (hb *hub) remove(c *conn) (others bool) {
 	return false
 }
 
+// all returns every hub of the node.
+func (h *Hubs) all() []*hub {
+	var hubs []*hub
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.Lock()
+		for _, hb := range sh.hubs {
+			hubs = append(hubs, hb)
+		}
+		sh.mu.Unlock()
+	}
+	return hubs
+}
+
 // Resync compares every hub with its session's seq in PostgreSQL (one
 // query for all of this node's sessions) and fills what pub/sub did not
 // bring: a message lost in a reconnect, a subscription not yet active, a
@@ -379,16 +501,15 @@ func (h *Hubs) Resync(ctx context.Context, interval time.Duration) {
 }
 
 func (h *Hubs) resync(ctx context.Context) {
-	h.mu.Lock()
-	ids := make([]string, 0, len(h.hubs))
-	hubs := make(map[string]*hub, len(h.hubs))
-	for id, hb := range h.hubs {
-		ids = append(ids, id)
-		hubs[id] = hb
-	}
-	h.mu.Unlock()
-	if len(ids) == 0 {
+	all := h.all()
+	if len(all) == 0 {
 		return
+	}
+	ids := make([]string, 0, len(all))
+	hubs := make(map[string]*hub, len(all))
+	for _, hb := range all {
+		ids = append(ids, hb.id)
+		hubs[hb.id] = hb
 	}
 	seqs, err := h.store.Seqs(ctx, ids)
 	if err != nil {
@@ -399,6 +520,9 @@ func (h *Hubs) resync(ctx context.Context) {
 	}
 	for id, seq := range seqs {
 		hb := hubs[id]
+		if hb == nil {
+			continue
+		}
 		hb.mu.Lock()
 		after, started := hb.last, hb.started
 		hb.mu.Unlock()
@@ -411,16 +535,14 @@ func (h *Hubs) resync(ctx context.Context) {
 // CloseAll closes every local socket with code (after flushing what they
 // are owed) and waits for them to go, or for ctx to end.
 func (h *Hubs) CloseAll(ctx context.Context, code int, reason string) {
-	h.mu.Lock()
 	var conns []*conn
-	for _, hb := range h.hubs {
+	for _, hb := range h.all() {
 		hb.mu.Lock()
 		for c := range hb.conns {
 			conns = append(conns, c)
 		}
 		hb.mu.Unlock()
 	}
-	h.mu.Unlock()
 	for _, c := range conns {
 		c.closeWith(code, reason, true)
 	}

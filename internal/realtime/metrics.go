@@ -9,6 +9,7 @@ type Metrics struct {
 	broadcasts   prometheus.Counter
 	gapFills     prometheus.Counter
 	policyCloses prometheus.Counter
+	refused      *prometheus.CounterVec
 }
 
 // NewMetrics registers the realtime metrics on r.
@@ -19,7 +20,9 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 		broadcasts:   prometheus.NewCounter(prometheus.CounterOpts{Name: "quizcast_ws_broadcasts_total", Help: "Broadcasts delivered to hubs in seq order."}),
 		gapFills:     prometheus.NewCounter(prometheus.CounterOpts{Name: "quizcast_ws_gap_fills_total", Help: "Broadcast gaps filled from PostgreSQL."}),
 		policyCloses: prometheus.NewCounter(prometheus.CounterOpts{Name: "quizcast_ws_policy_closes_total", Help: "Sockets closed for flooding."}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quizcast_live_refused_total",
+			Help: "Commands and answers refused with unavailable because the node was over capacity."}, []string{"kind"}),
 	}
-	r.MustRegister(m.connections, m.hubs, m.broadcasts, m.gapFills, m.policyCloses)
+	r.MustRegister(m.connections, m.hubs, m.broadcasts, m.gapFills, m.policyCloses, m.refused)
 	return m
 }

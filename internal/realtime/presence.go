@@ -137,48 +137,82 @@ func (p *Presence) RunProgress(ctx context.Context) {
 	background.Every(ctx, p.interval/2, false, p.sendDue)
 }
 
+// sendDue sends the progress of every due session of the node in three
+// pipelined round trips whatever their number: the tokens, the counts,
+// the publishes.
 func (p *Presence) sendDue(ctx context.Context) {
 	p.flushCounts(ctx)
 	p.mu.Lock()
 	due := p.dirty
 	p.dirty = map[string]string{}
 	p.mu.Unlock()
-	for sessionID, questionID := range due {
-		if !p.sendProgress(ctx, sessionID, questionID) {
-			p.mu.Lock()
-			if _, newer := p.dirty[sessionID]; !newer {
-				p.dirty[sessionID] = questionID
-			}
-			p.mu.Unlock()
+	if len(due) == 0 {
+		return
+	}
+	type session struct {
+		id, question string
+		token        *redis.BoolCmd
+		counts       *redis.MapStringStringCmd
+		participants *redis.StringCmd
+	}
+	sessions := make([]*session, 0, len(due))
+	pipe := p.rdb.Pipeline()
+	for id, q := range due {
+		s := &session{id: id, question: q}
+		s.token = pipe.SetNX(ctx, "qc:progress-token:"+id, 1, p.interval)
+		sessions = append(sessions, s)
+	}
+	_, _ = pipe.Exec(ctx)
+	won := sessions[:0]
+	for _, s := range sessions {
+		if ok, err := s.token.Result(); err == nil && ok {
+			won = append(won, s)
+		} else {
+			p.stillDue(s.id, s.question)
 		}
+	}
+	if len(won) == 0 {
+		return
+	}
+	pipe = p.rdb.Pipeline()
+	for _, s := range won {
+		s.counts = pipe.HGetAll(ctx, progressKey(s.id, s.question))
+		s.participants = pipe.Get(ctx, "qc:participants:"+s.id)
+	}
+	_, _ = pipe.Exec(ctx)
+	envs := make(map[string]protocol.Envelope, len(won))
+	for _, s := range won {
+		counts, err := s.counts.Result()
+		if err != nil {
+			p.stillDue(s.id, s.question)
+			continue
+		}
+		participants, _ := s.participants.Int()
+		pr := protocol.Progress{QuestionID: s.question, Distribution: map[string]int{}, Participants: participants}
+		for k, v := range counts {
+			n, _ := strconv.Atoi(v)
+			if k == "answered" {
+				pr.Answered = n
+			} else if opt, ok := strings.CutPrefix(k, "o:"); ok {
+				pr.Distribution[opt] = n
+			}
+		}
+		f, err := protocol.Encode(protocol.TypeAnswerProgress, pr)
+		if err != nil {
+			continue
+		}
+		envs[s.id] = protocol.Envelope{Teacher: [][]byte{f}}
+	}
+	if err := p.broker.PublishMany(ctx, envs); err != nil && ctx.Err() == nil {
+		p.log.Warn("publishing progress failed", "sessions", len(envs), "err", err)
 	}
 }
 
-func (p *Presence) sendProgress(ctx context.Context, sessionID, questionID string) bool {
-	ok, err := p.rdb.SetNX(ctx, "qc:progress-token:"+sessionID, 1, p.interval).Result()
-	if err != nil || !ok {
-		return false
+// stillDue keeps a session due unless a newer answer made it due again.
+func (p *Presence) stillDue(sessionID, questionID string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, newer := p.dirty[sessionID]; !newer {
+		p.dirty[sessionID] = questionID
 	}
-	counts, err := p.rdb.HGetAll(ctx, progressKey(sessionID, questionID)).Result()
-	if err != nil {
-		return false
-	}
-	pr := protocol.Progress{QuestionID: questionID, Distribution: map[string]int{},
-		Participants: p.participants(ctx, sessionID)}
-	for k, v := range counts {
-		n, _ := strconv.Atoi(v)
-		if k == "answered" {
-			pr.Answered = n
-		} else if opt, ok := strings.CutPrefix(k, "o:"); ok {
-			pr.Distribution[opt] = n
-		}
-	}
-	f, err := protocol.Encode(protocol.TypeAnswerProgress, pr)
-	if err != nil {
-		return true
-	}
-	if err := p.broker.Publish(ctx, sessionID, protocol.Envelope{Teacher: [][]byte{f}}); err != nil {
-		p.log.Warn("publishing progress failed", "session_id", sessionID, "err", err)
-	}
-	return true
 }

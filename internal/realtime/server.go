@@ -48,6 +48,8 @@ type Config struct {
 	ReadLimit int64
 	// RevocationCheck is how often sockets' logins are checked (2 s).
 	RevocationCheck time.Duration
+	// Limits bound the node's commands and answers in flight.
+	Limits Limits
 }
 
 func (c *Config) defaults() {
@@ -104,6 +106,7 @@ type Server struct {
 	hubs     *Hubs
 	broker   Broker
 	presence *Presence
+	queue    *Queue
 	log      *slog.Logger
 	stats    *Metrics
 	draining atomic.Bool
@@ -113,9 +116,9 @@ type Server struct {
 }
 
 // NewServer returns the socket server.
-func NewServer(cfg Config, a Authenticator, sessions Sessions, hubs *Hubs, broker Broker, presence *Presence, log *slog.Logger, stats *Metrics) *Server {
+func NewServer(cfg Config, a Authenticator, sessions Sessions, hubs *Hubs, broker Broker, presence *Presence, queue *Queue, log *slog.Logger, stats *Metrics) *Server {
 	cfg.defaults()
-	return &Server{cfg: cfg, auth: a, sessions: sessions, hubs: hubs, broker: broker, presence: presence,
+	return &Server{cfg: cfg, auth: a, sessions: sessions, hubs: hubs, broker: broker, presence: presence, queue: queue,
 		log: log, stats: stats, conns: map[*conn]struct{}{}}
 }
 
@@ -181,41 +184,45 @@ func (s *Server) originAllowed(origin, host string) bool {
 	})
 }
 
-// Serve upgrades an admitted request and runs the socket until it closes;
-// it returns the close code it sent (0: the upgrade failed), for the
-// caller's metrics.
-func (s *Server) Serve(w http.ResponseWriter, r *http.Request, adm *Admission) (closeCode int) {
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+// Serve upgrades an admitted request, sets the socket up (hub, welcome,
+// replay, join) and hands it to its reader goroutine; the handler returns
+// so that net/http's buffers and the handler's stack are freed. closed is
+// called once the socket is gone, with the close code the server sent (0:
+// the upgrade failed), for the caller's metrics.
+func (s *Server) Serve(w http.ResponseWriter, r *http.Request, adm *Admission, closed func(code int)) {
+	sess := adm.access.Session
+	c := newConn(adm.id, adm.access.Name, adm.access.Teacher, &s.cfg)
+	ws, err := websocket.Accept(hijacker{ResponseWriter: w, c: c}, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // the origin was checked against the allow-list in Admit
 		CompressionMode:    websocket.CompressionDisabled,
 	})
 	if err != nil {
-		return 0
+		closed(0)
+		return
 	}
+	c.ws = ws
 	ws.SetReadLimit(s.cfg.ReadLimit)
-	sess := adm.access.Session
-	c := newConn(ws, adm.id, adm.access.Name, adm.access.Teacher, &s.cfg)
-	go c.writeLoop()
 	s.stats.connections.Inc()
-	defer s.stats.connections.Dec()
 	// The socket outlives the request's context only through ours.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	defer cancel()
+	fail := func(code int, reason string) {
+		c.closeWith(code, reason, true)
+		s.stats.connections.Dec()
+		cancel()
+		closed(code)
+	}
 
 	hb, err := s.hubs.acquire(ctx, sess.ID, sess.SchoolID)
 	if err != nil {
 		s.log.Warn("joining hub failed", "session_id", sess.ID, "err", err)
-		c.closeWith(StatusGoingAway, "temporarily unavailable; reconnect", false)
-		<-c.done
-		return c.code
+		fail(StatusGoingAway, "temporarily unavailable; reconnect")
+		return
 	}
-	defer s.hubs.release(hb)
-
 	snap, err := s.sessions.Snapshot(ctx, sess.SchoolID, sess.ID)
 	if err != nil {
-		c.closeWith(StatusGoingAway, "temporarily unavailable; reconnect", false)
-		<-c.done
-		return c.code
+		s.hubs.release(hb)
+		fail(StatusGoingAway, "temporarily unavailable; reconnect")
+		return
 	}
 	welcome := protocol.Welcome{Session: snap, You: protocol.You{UserID: adm.id.UserID, Role: adm.id.Role}}
 	var missed [][]byte
@@ -233,29 +240,36 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, adm *Admission) (
 	if adm.access.Teacher {
 		welcome.You.Role = quiz.RoleTeacher
 	}
-	// The handler may wait for the writer here (a long replay), the hub
-	// never does.
+	// The socket's own welcome and replay are not held to the queue's
+	// bound (the history bounds them).
 	if raw, err := protocol.Encode(protocol.TypeWelcome, welcome); err == nil {
-		c.enqueueWait(raw)
+		c.send(textFrame(raw), kindFrame, true)
 	}
 	for _, raw := range missed {
-		c.enqueueWait(raw)
+		c.send(textFrame(raw), kindFrame, true)
 	}
 	if snap.State == quiz.StateEnded {
-		c.closeWith(StatusNormal, "the session has ended", true)
-		<-c.done
-		return c.code
+		s.hubs.release(hb)
+		fail(StatusNormal, "the session has ended")
+		return
 	}
 	hb.add(c, snap.Seq)
 	s.track(c, true)
-	defer s.track(c, false)
-
 	student := !adm.access.Teacher
 	if student {
 		s.joined(ctx, sess, c)
 	}
-	if !adm.id.ExpiresAt.IsZero() {
-		t := time.AfterFunc(time.Until(adm.id.ExpiresAt), func() {
+	go s.run(ctx, cancel, c, hb, sess, student, closed)
+}
+
+// run reads the socket until it closes, then takes it out of its hub.
+func (s *Server) run(ctx context.Context, cancel context.CancelFunc, c *conn, hb *hub, sess quiz.Session, student bool, closed func(code int)) {
+	defer cancel()
+	defer s.stats.connections.Dec()
+	defer s.hubs.release(hb)
+	defer s.track(c, false)
+	if !c.id.ExpiresAt.IsZero() {
+		t := time.AfterFunc(time.Until(c.id.ExpiresAt), func() {
 			c.closeWith(StatusTokenExpired, "the access token expired", true)
 		})
 		defer t.Stop()
@@ -268,15 +282,15 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, adm *Admission) (
 	c.closeWith(StatusGoingAway, "", false)
 	select {
 	case <-c.done:
+		closed(c.code)
 	case <-time.After(5 * time.Second):
-		ws.CloseNow()
+		c.ws.CloseNow()
+		closed(StatusGoingAway)
 	}
 	others := hb.remove(c)
 	if student && !others {
 		s.left(ctx, sess, c)
 	}
-	// Set once by the first closeWith, which this goroutine has called.
-	return c.code
 }
 
 func (s *Server) track(c *conn, add bool) {
@@ -393,7 +407,39 @@ func (s *Server) sendError(c *conn, reqID string, err error) {
 	if e.Code == quiz.CodeInternal {
 		s.log.Error("socket command failed", "user_id", c.id.UserID, "err", err)
 	}
-	c.reply(reqID, protocol.TypeError, protocol.Error{Code: e.Code, Message: e.Message})
+	data := protocol.Error{Code: e.Code, Message: e.Message}
+	if e.Code == quiz.CodeUnavailable {
+		data.RetryAfterMs = max(e.RetryAfter, 1) * 1000
+	}
+	c.reply(reqID, protocol.TypeError, data)
+}
+
+// taskTimeout bounds a socket's command or answer, which outlives the
+// socket if it closes meanwhile (an admitted command is carried out).
+const taskTimeout = 30 * time.Second
+
+// task runs f after the socket's earlier commands and answers, off its
+// reader, with a context that the socket's close does not cancel.
+func (s *Server) task(ctx context.Context, c *conn, f func(ctx context.Context)) {
+	c.submit(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), taskTimeout)
+		defer cancel()
+		f(ctx)
+	})
+}
+
+// command admits a teacher's command to the node's queue (or refuses it
+// at once) and runs it off the reader.
+func (s *Server) command(ctx context.Context, c *conn, reqID string, f func(ctx context.Context) error) {
+	if err := s.queue.admit(); err != nil {
+		s.sendError(c, reqID, err)
+		return
+	}
+	s.task(ctx, c, func(ctx context.Context) {
+		if err := s.queue.run(ctx, f); err != nil {
+			s.sendError(c, reqID, err)
+		}
+	})
 }
 
 func (s *Server) handle(ctx context.Context, c *conn, sess quiz.Session, data []byte) {
@@ -416,9 +462,10 @@ func (s *Server) handle(ctx context.Context, c *conn, sess quiz.Session, data []
 			s.sendError(c, f.ID, quiz.Errorf(quiz.CodeForbidden, "only the session's teacher may %s it", f.Type))
 			return
 		}
-		if _, err := s.sessions.Command(ctx, c.id, sess, live.Command(f.Type), quiz.AppWhiteboard); err != nil {
-			s.sendError(c, f.ID, err)
-		}
+		s.command(ctx, c, f.ID, func(ctx context.Context) error {
+			_, err := s.sessions.Command(ctx, c.id, sess, live.Command(f.Type), quiz.AppWhiteboard)
+			return err
+		})
 	case protocol.TypeClientKick:
 		var k protocol.KickCommand
 		if err := decodeData(f.Data, &k); err != nil {
@@ -429,9 +476,9 @@ func (s *Server) handle(ctx context.Context, c *conn, sess quiz.Session, data []
 			s.sendError(c, f.ID, quiz.Errorf(quiz.CodeForbidden, "only the session's teacher may remove a student"))
 			return
 		}
-		if err := s.sessions.Kick(ctx, c.id, sess.ID, k.UserID); err != nil {
-			s.sendError(c, f.ID, err)
-		}
+		s.command(ctx, c, f.ID, func(ctx context.Context) error {
+			return s.sessions.Kick(ctx, c.id, sess.ID, k.UserID)
+		})
 	default:
 		s.sendError(c, f.ID, quiz.Errorf(quiz.CodeInvalidMessage, "unknown message type %q", f.Type))
 	}
@@ -451,19 +498,26 @@ func (s *Server) answer(ctx context.Context, c *conn, sess quiz.Session, f clien
 		s.sendError(c, f.ID, quiz.Errorf(quiz.CodeForbidden, "only students answer"))
 		return
 	}
-	acc, _, err := s.sessions.Answer(ctx, c.id, sess, a.QuestionID, a.Choices, quiz.AppNotebook)
-	if err == nil {
-		c.reply(f.ID, protocol.TypeAnswerAccepted, acc)
+	if err := s.queue.admitAnswer(); err != nil {
+		s.sendError(c, f.ID, err)
 		return
 	}
-	if e, ok := quiz.AsError(err); ok {
-		switch e.Code {
-		case quiz.CodeNotOpen, quiz.CodeClosed, quiz.CodeAlreadyAnswered, quiz.CodeInvalidChoice:
-			c.reply(f.ID, protocol.TypeAnswerRejected, protocol.AnswerRejected{QuestionID: a.QuestionID, Code: e.Code})
+	s.task(ctx, c, func(ctx context.Context) {
+		defer s.queue.answerDone()
+		acc, _, err := s.sessions.Answer(ctx, c.id, sess, a.QuestionID, a.Choices, quiz.AppNotebook)
+		if err == nil {
+			c.reply(f.ID, protocol.TypeAnswerAccepted, acc)
 			return
 		}
-	}
-	s.sendError(c, f.ID, err)
+		if e, ok := quiz.AsError(err); ok {
+			switch e.Code {
+			case quiz.CodeNotOpen, quiz.CodeClosed, quiz.CodeAlreadyAnswered, quiz.CodeInvalidChoice:
+				c.reply(f.ID, protocol.TypeAnswerRejected, protocol.AnswerRejected{QuestionID: a.QuestionID, Code: e.Code})
+				return
+			}
+		}
+		s.sendError(c, f.ID, err)
+	})
 }
 
 // WatchRevocations closes the sockets of revoked logins with 4401, every

@@ -1,0 +1,55 @@
+package realtime_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/quizcast/quizcast/internal/httpapi"
+	"github.com/quizcast/quizcast/internal/realtime"
+)
+
+// A REST command refused by a full queue answers 503 unavailable with
+// Retry-After, in the contract's error shape.
+func TestRefusedRESTCommandIs503(t *testing.T) {
+	q := realtime.NewQueue(realtime.Limits{CommandWorkers: 1, CommandQueue: 1}, realtime.NewMetrics(prometheus.NewRegistry()))
+	release := make(chan struct{})
+	defer close(release)
+	block := func(context.Context) error {
+		<-release
+		return nil
+	}
+	running := make(chan struct{})
+	go func() {
+		_ = q.Command(context.Background(), func(ctx context.Context) error {
+			close(running)
+			return block(ctx)
+		})
+	}()
+	<-running
+	// Of two more, one takes the waiting place and one is refused.
+	refused := make(chan error, 2)
+	for range 2 {
+		go func() {
+			if err := q.Command(context.Background(), block); err != nil {
+				refused <- err
+			}
+		}()
+	}
+	err := <-refused
+	gin.SetMode(gin.TestMode)
+	rec := httptest.NewRecorder()
+	c, _ := gin.CreateTestContext(rec)
+	c.Request = httptest.NewRequest(http.MethodPost, "/api/v1/sessions/x/next", nil)
+	httpapi.WriteError(c, err)
+	var body httpapi.ErrorBody
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "1" ||
+		json.Unmarshal(rec.Body.Bytes(), &body) != nil || body.Error.Code != "unavailable" || body.Error.Message == "" {
+		t.Fatalf("got %d Retry-After %q %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+	}
+}
