@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -38,6 +37,8 @@ func Status(code quiz.Code) int {
 		return http.StatusConflict
 	case quiz.CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case quiz.CodeUnsupportedMediaType:
+		return http.StatusUnsupportedMediaType
 	case quiz.CodeValidation, quiz.CodeInvalidChoice:
 		return http.StatusUnprocessableEntity
 	case quiz.CodeRateLimited:
@@ -55,7 +56,7 @@ func WriteError(c *gin.Context, err error) {
 	e := quiz.Describe(err)
 	status := Status(e.Code)
 	if status >= 500 {
-		slog.ErrorContext(c.Request.Context(), "request failed", "err", err, "status", status)
+		requestLog(c).ErrorContext(c.Request.Context(), "request failed", "err", err, "status", status)
 	}
 	if e.RetryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(e.RetryAfter))

@@ -89,10 +89,10 @@ type schoolJSON struct {
 }
 
 type registerRequest struct {
-	Name       string `json:"name" validate:"required,max=200"`
+	Name       string `json:"name" validate:"required,max=200" clean:"trim"`
 	Email      string `json:"email" validate:"required,email,max=254"`
 	Password   string `json:"password" validate:"required,min=8,max=128"`
-	SchoolName string `json:"school_name" validate:"required,max=200"`
+	SchoolName string `json:"school_name" validate:"required,max=200" clean:"trim"`
 }
 
 type registerResponse struct {
@@ -221,7 +221,7 @@ func (s *Server) wsTicket(c *gin.Context) {
 }
 
 type teacherRequest struct {
-	Name     string `json:"name" validate:"required,max=200"`
+	Name     string `json:"name" validate:"required,max=200" clean:"trim"`
 	Email    string `json:"email" validate:"required,email,max=254"`
 	Password string `json:"password" validate:"required,min=8,max=128"`
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/quizcast/quizcast/internal/auth"
 	"github.com/quizcast/quizcast/internal/authoring"
 	"github.com/quizcast/quizcast/internal/health"
+	"github.com/quizcast/quizcast/internal/logging"
 	"github.com/quizcast/quizcast/internal/metrics"
 	"github.com/quizcast/quizcast/internal/quiz"
 	"github.com/quizcast/quizcast/internal/ratelimit"
@@ -24,6 +25,8 @@ import (
 // Config is what the router needs besides its services.
 type Config struct {
 	TrustedProxies []string
+	// BodyTypes are the routes whose body is not JSON (415 otherwise).
+	BodyTypes BodyTypes
 }
 
 // Deps are the services the handlers call. Each part of the API adds the
@@ -69,7 +72,9 @@ func New(cfg Config, deps Deps) (*gin.Engine, error) {
 	}
 	s := &Server{cfg: cfg, deps: deps, validate: NewValidator()}
 	m := metrics.NewHTTP(deps.Registry)
-	r.Use(requestID(), accessLog(deps.Log, m), recoverer(deps.Log), bodyLimit())
+	log := logging.Wrap(deps.Log)
+	r.Use(requestID(log), accessLog(log, m), recoverer(log), securityHeaders(), bodyLimit(),
+		contentType(cfg.BodyTypes), pathIDs())
 	r.NoRoute(func(c *gin.Context) {
 		WriteError(c, quiz.Errorf(quiz.CodeNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})
