@@ -143,7 +143,7 @@ func accessLog(log *slog.Logger, m *metrics.HTTP) gin.HandlerFunc {
 		if status >= 500 {
 			level = slog.LevelError
 		}
-		if route == "/healthz" || route == "/metrics" || route == "/readyz" {
+		if route == "/healthz" || route == "/readyz" {
 			level = slog.LevelDebug
 		}
 		log.Log(c.Request.Context(), level, "http", attrs...)

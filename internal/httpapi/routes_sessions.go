@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -161,5 +162,10 @@ func (s *Server) sessionSocket(c *gin.Context) {
 		return
 	}
 	c.Abort()
+	// A hijacked connection keeps the deadlines the server's read and write
+	// timeouts set on it; a socket lives longer and has its own keep-alive.
+	rc := http.NewResponseController(c.Writer)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
 	s.deps.Sockets.Serve(c.Writer, c.Request, adm)
 }
