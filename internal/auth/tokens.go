@@ -51,8 +51,8 @@ type Tokens struct {
 	previous    []byte
 	previousKid string
 	ttl         time.Duration
-	rdb    redis.UniversalClient
-	parser *jwt.Parser
+	rdb         redis.UniversalClient
+	parser      *jwt.Parser
 }
 
 // NewTokens returns Tokens signing with secret (at least 32 bytes) for
