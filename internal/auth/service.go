@@ -72,9 +72,9 @@ func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSp
 
 // Register creates a school and its admin. Failed registrations (an email
 // already taken) count against the email's limit like failed logins.
-func (s *Service) Register(ctx context.Context, name, email, password, schoolName string) (quiz.School, quiz.User, error) {
+func (s *Service) Register(ctx context.Context, name, email, password, schoolName, ip string) (quiz.School, quiz.User, error) {
 	email = NormalizeEmail(email)
-	if err := s.limiter.AccountBlocked(ctx, email); err != nil {
+	if err := s.limiter.AccountBlocked(ctx, email, ip); err != nil {
 		return quiz.School{}, quiz.User{}, err
 	}
 	hash, err := HashPassword(password)
@@ -84,7 +84,7 @@ func (s *Service) Register(ctx context.Context, name, email, password, schoolNam
 	admin := quiz.User{Name: name, Email: email, Role: quiz.RoleAdmin}
 	school, user, err := s.store.CreateSchool(ctx, schoolName, admin, hash)
 	if errors.Is(err, quiz.ErrConflict) {
-		if lerr := s.limiter.AccountFailed(ctx, email); lerr != nil && !errors.Is(lerr, ratelimit.ErrLimited) {
+		if lerr := s.limiter.AccountFailed(ctx, email, ip); lerr != nil && !errors.Is(lerr, ratelimit.ErrLimited) {
 			return quiz.School{}, quiz.User{}, lerr
 		}
 		return quiz.School{}, quiz.User{}, ErrEmailTaken
@@ -100,21 +100,22 @@ var ErrEmailTaken = &quiz.Error{Code: quiz.CodeConflict, Message: "this email is
 var errBadLogin = &quiz.Error{Code: quiz.CodeUnauthorized, Message: "wrong email or password"}
 
 // Login checks the password and starts a login. An unknown email and a
-// wrong password answer alike and take alike; failures count per email.
-func (s *Service) Login(ctx context.Context, email, password string) (Pair, error) {
+// wrong password answer alike and take alike; failures count per (email,
+// client address) and per client address.
+func (s *Service) Login(ctx context.Context, email, password, ip string) (Pair, error) {
 	email = NormalizeEmail(email)
-	if err := s.limiter.AccountBlocked(ctx, email); err != nil {
+	if err := s.limiter.AccountBlocked(ctx, email, ip); err != nil {
 		return Pair{}, err
 	}
 	user, hash, err := s.store.UserByEmail(ctx, email)
 	switch {
 	case errors.Is(err, quiz.ErrNotFound):
 		CheckPassword(s.dummyHash, password)
-		return Pair{}, s.failed(ctx, email)
+		return Pair{}, s.failed(ctx, email, ip)
 	case err != nil:
 		return Pair{}, err
 	case !CheckPassword(hash, password):
-		return Pair{}, s.failed(ctx, email)
+		return Pair{}, s.failed(ctx, email, ip)
 	}
 	refresh, err := randomToken()
 	if err != nil {
@@ -128,8 +129,8 @@ func (s *Service) Login(ctx context.Context, email, password string) (Pair, erro
 }
 
 // failed counts a failed login and answers it.
-func (s *Service) failed(ctx context.Context, email string) error {
-	if err := s.limiter.AccountFailed(ctx, email); err != nil && !errors.Is(err, ratelimit.ErrLimited) {
+func (s *Service) failed(ctx context.Context, email, ip string) error {
+	if err := s.limiter.AccountFailed(ctx, email, ip); err != nil && !errors.Is(err, ratelimit.ErrLimited) {
 		return err
 	}
 	return errBadLogin

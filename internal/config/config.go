@@ -44,8 +44,12 @@ type Server struct {
 	RefreshTTL time.Duration
 	// LoginIPLimit is the number of login/register attempts per minute per IP.
 	LoginIPLimit int
-	// LoginAccountLimit is the number of failed logins per minute per email.
+	// LoginAccountLimit is the number of failed logins per minute per email
+	// and client address.
 	LoginAccountLimit int
+	// LoginFailuresIPLimit is the number of failed logins per minute per
+	// client address, whatever the emails.
+	LoginFailuresIPLimit int
 	// APIUserLimit is the number of API requests per minute per user.
 	APIUserLimit int
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
@@ -218,22 +222,23 @@ func (r *reader) secret(name string, required bool) []byte {
 func LoadServer(get Getenv) (Server, error) {
 	r := &reader{get: get}
 	c := Server{
-		DatabaseURL:       r.url("DATABASE_URL", "postgres", "postgresql"),
-		RedisURL:          r.url("REDIS_URL", "redis", "rediss"),
-		RabbitMQURL:       r.url("RABBITMQ_URL", "amqp", "amqps"),
-		HTTPAddr:          r.addr("HTTP_ADDR", ":8080"),
-		AllowedOrigins:    r.list("ALLOWED_ORIGINS"),
-		NodeID:            r.optional("NODE_ID", ""),
-		ShutdownTimeout:   r.duration("SHUTDOWN_TIMEOUT", 25*time.Second, time.Second, 10*time.Minute),
-		ReadTimeout:       r.duration("HTTP_READ_TIMEOUT", 30*time.Second, time.Second, 10*time.Minute),
-		WriteTimeout:      r.duration("HTTP_WRITE_TIMEOUT", 120*time.Second, time.Second, time.Hour),
-		IdleTimeout:       r.duration("HTTP_IDLE_TIMEOUT", 90*time.Second, time.Second, time.Hour),
-		AccessTTL:         r.duration("ACCESS_TOKEN_TTL", 15*time.Minute, 10*time.Second, 15*time.Minute),
-		RefreshTTL:        r.duration("REFRESH_TOKEN_TTL", 30*24*time.Hour, time.Minute, 365*24*time.Hour),
-		LoginIPLimit:      r.integer("RATE_LOGIN_PER_IP", 1000, 1, 1_000_000),
-		LoginAccountLimit: r.integer("RATE_LOGIN_FAILURES_PER_ACCOUNT", 10, 1, 10_000),
-		APIUserLimit:      r.integer("RATE_API_PER_USER", 600, 1, 1_000_000),
-		TrustedProxies:    r.list("TRUSTED_PROXIES"),
+		DatabaseURL:          r.url("DATABASE_URL", "postgres", "postgresql"),
+		RedisURL:             r.url("REDIS_URL", "redis", "rediss"),
+		RabbitMQURL:          r.url("RABBITMQ_URL", "amqp", "amqps"),
+		HTTPAddr:             r.addr("HTTP_ADDR", ":8080"),
+		AllowedOrigins:       r.list("ALLOWED_ORIGINS"),
+		NodeID:               r.optional("NODE_ID", ""),
+		ShutdownTimeout:      r.duration("SHUTDOWN_TIMEOUT", 25*time.Second, time.Second, 10*time.Minute),
+		ReadTimeout:          r.duration("HTTP_READ_TIMEOUT", 30*time.Second, time.Second, 10*time.Minute),
+		WriteTimeout:         r.duration("HTTP_WRITE_TIMEOUT", 120*time.Second, time.Second, time.Hour),
+		IdleTimeout:          r.duration("HTTP_IDLE_TIMEOUT", 90*time.Second, time.Second, time.Hour),
+		AccessTTL:            r.duration("ACCESS_TOKEN_TTL", 15*time.Minute, 10*time.Second, 15*time.Minute),
+		RefreshTTL:           r.duration("REFRESH_TOKEN_TTL", 30*24*time.Hour, time.Minute, 365*24*time.Hour),
+		LoginIPLimit:         r.integer("RATE_LOGIN_PER_IP", 1000, 1, 1_000_000),
+		LoginAccountLimit:    r.integer("RATE_LOGIN_FAILURES_PER_ACCOUNT", 10, 1, 10_000),
+		LoginFailuresIPLimit: r.integer("RATE_LOGIN_FAILURES_PER_IP", 100, 1, 1_000_000),
+		APIUserLimit:         r.integer("RATE_API_PER_USER", 600, 1, 1_000_000),
+		TrustedProxies:       r.list("TRUSTED_PROXIES"),
 
 		OutboxBatchSize:    r.integer("OUTBOX_BATCH_SIZE", 500, 1, 10_000),
 		OutboxPollInterval: r.duration("OUTBOX_POLL_INTERVAL", 500*time.Millisecond, 10*time.Millisecond, time.Minute),

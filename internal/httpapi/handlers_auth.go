@@ -105,7 +105,7 @@ func (s *Server) register(c *gin.Context) {
 	if !s.bind(c, &req) {
 		return
 	}
-	school, user, err := s.deps.Accounts.Register(c.Request.Context(), req.Name, req.Email, req.Password, req.SchoolName)
+	school, user, err := s.deps.Accounts.Register(c.Request.Context(), req.Name, req.Email, req.Password, req.SchoolName, c.ClientIP())
 	if err != nil {
 		WriteError(c, err)
 		return
@@ -141,7 +141,7 @@ func (s *Server) login(c *gin.Context) {
 	if !s.bind(c, &req) {
 		return
 	}
-	pair, err := s.deps.Accounts.Login(c.Request.Context(), req.Email, req.Password)
+	pair, err := s.deps.Accounts.Login(c.Request.Context(), req.Email, req.Password, c.ClientIP())
 	if err != nil {
 		WriteError(c, err)
 		return

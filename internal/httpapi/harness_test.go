@@ -129,6 +129,12 @@ func (r reply) err(t *testing.T) errorBody {
 // do sends a request; body is sent as is when a string, else as JSON.
 func (n *node) do(t *testing.T, method, path, token string, body any) reply {
 	t.Helper()
+	return n.doFrom(t, n.env.ip, method, path, token, body)
+}
+
+// doFrom sends a request as from the client address ip.
+func (n *node) doFrom(t *testing.T, ip, method, path, token string, body any) reply {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -151,7 +157,7 @@ func (n *node) do(t *testing.T, method, path, token string, body any) reply {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	req.Header.Set("X-Forwarded-For", n.env.ip)
+	req.Header.Set("X-Forwarded-For", ip)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -100,7 +100,8 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	}
 	n.Tokens = tokens
 	limiter := ratelimit.New(rdb, ratelimit.Limits{
-		LoginPerIP: cfg.LoginIPLimit, LoginFailuresPerAccount: cfg.LoginAccountLimit, APIPerUser: cfg.APIUserLimit,
+		LoginPerIP: cfg.LoginIPLimit, LoginFailuresPerAccount: cfg.LoginAccountLimit,
+		LoginFailuresPerIP: cfg.LoginFailuresIPLimit, APIPerUser: cfg.APIUserLimit,
 	})
 	store := postgres.NewStore(pool)
 	accounts, err := auth.NewService(store, tokens, limiter, cfg.RefreshTTL)
