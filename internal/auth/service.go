@@ -52,6 +52,7 @@ type Service struct {
 	store      Store
 	tokens     *Tokens
 	limiter    *ratelimit.Limiter
+	hasher     *Hasher
 	refreshTTL time.Duration
 	// dummyHash is compared against for unknown emails, so they take as
 	// long as a wrong password.
@@ -59,12 +60,13 @@ type Service struct {
 }
 
 // NewService returns the accounts service.
-func NewService(store Store, tokens *Tokens, limiter *ratelimit.Limiter, refreshTTL time.Duration) (*Service, error) {
+// Every bcrypt computation goes through hasher, the node's bounded pool.
+func NewService(store Store, tokens *Tokens, limiter *ratelimit.Limiter, hasher *Hasher, refreshTTL time.Duration) (*Service, error) {
 	dummy, err := HashPassword("not a password of anyone")
 	if err != nil {
 		return nil, err
 	}
-	return &Service{store: store, tokens: tokens, limiter: limiter, refreshTTL: refreshTTL, dummyHash: dummy}, nil
+	return &Service{store: store, tokens: tokens, limiter: limiter, hasher: hasher, refreshTTL: refreshTTL, dummyHash: dummy}, nil
 }
 
 // NormalizeEmail is the stored form of an email: trimmed, lower-case.
@@ -77,7 +79,7 @@ func (s *Service) Register(ctx context.Context, name, email, password, schoolNam
 	if err := s.limiter.AccountBlocked(ctx, email, ip); err != nil {
 		return quiz.School{}, quiz.User{}, err
 	}
-	hash, err := HashPassword(password)
+	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
 		return quiz.School{}, quiz.User{}, err
 	}
@@ -94,8 +96,10 @@ func (s *Service) Register(ctx context.Context, name, email, password, schoolNam
 
 // ErrEmailTaken answers the creation of an account whose email is
 // registered already (in any school: logins are by email alone).
-var ErrEmailTaken = &quiz.Error{Code: quiz.CodeConflict, Message: "this email is already registered",
-	Fields: map[string]string{"email": "is already registered"}}
+// The message does not say where: logins are by email alone, so the
+// creation must fail, but nothing tells which school holds the email.
+var ErrEmailTaken = &quiz.Error{Code: quiz.CodeConflict, Message: "this email cannot be used for a new account",
+	Fields: map[string]string{"email": "cannot be used for a new account"}}
 
 var errBadLogin = &quiz.Error{Code: quiz.CodeUnauthorized, Message: "wrong email or password"}
 
@@ -108,13 +112,18 @@ func (s *Service) Login(ctx context.Context, email, password, ip string) (Pair, 
 		return Pair{}, err
 	}
 	user, hash, err := s.store.UserByEmail(ctx, email)
+	known := err == nil
 	switch {
 	case errors.Is(err, quiz.ErrNotFound):
-		CheckPassword(s.dummyHash, password)
-		return Pair{}, s.failed(ctx, email, ip)
+		hash = s.dummyHash
 	case err != nil:
 		return Pair{}, err
-	case !CheckPassword(hash, password):
+	}
+	match, err := s.hasher.Check(ctx, hash, password)
+	if err != nil {
+		return Pair{}, err
+	}
+	if !known || !match {
 		return Pair{}, s.failed(ctx, email, ip)
 	}
 	refresh, err := randomToken()

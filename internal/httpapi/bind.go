@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/go-playground/validator/v10"
 
+	"github.com/quizcast/quizcast/internal/auth"
 	"github.com/quizcast/quizcast/internal/quiz"
 )
 
@@ -33,6 +34,11 @@ func NewValidator() *Validator {
 		return name
 	})
 	v.RegisterStructValidation(questionRules, questionBody{})
+	// A new password (register, teachers, new students) must not be a
+	// common one (NIST SP 800-63B); logins check nothing of the kind.
+	_ = v.RegisterValidation("new_password", func(fl validator.FieldLevel) bool {
+		return auth.WeakPassword(fl.Field().String()) == ""
+	})
 	return &Validator{v: v}
 }
 
@@ -87,6 +93,11 @@ func describeTag(fe validator.FieldError) string {
 		return "must be one of " + fe.Param()
 	case "uuid", "uuid4":
 		return "must be an id"
+	case "new_password":
+		if why := auth.WeakPassword(fe.Value().(string)); why != "" {
+			return why
+		}
+		return "is not allowed"
 	// The rules of question kinds (questionRules).
 	case "option_index":
 		return "must hold indexes (0-based) of this question's options"

@@ -91,7 +91,7 @@ type schoolJSON struct {
 type registerRequest struct {
 	Name       string `json:"name" validate:"required,max=200" clean:"trim"`
 	Email      string `json:"email" validate:"required,email,max=254"`
-	Password   string `json:"password" validate:"required,min=8,max=128"`
+	Password   string `json:"password" validate:"required,min=8,max=128,new_password"`
 	SchoolName string `json:"school_name" validate:"required,max=200" clean:"trim"`
 }
 
@@ -223,7 +223,7 @@ func (s *Server) wsTicket(c *gin.Context) {
 type teacherRequest struct {
 	Name     string `json:"name" validate:"required,max=200" clean:"trim"`
 	Email    string `json:"email" validate:"required,email,max=254"`
-	Password string `json:"password" validate:"required,min=8,max=128"`
+	Password string `json:"password" validate:"required,min=8,max=128,new_password"`
 }
 
 func (s *Server) createTeacher(c *gin.Context) {

@@ -71,7 +71,7 @@ func (s *Server) getClassroom(c *gin.Context) {
 type studentRequest struct {
 	Name     string `json:"name" validate:"required,max=200" clean:"trim"`
 	Email    string `json:"email" validate:"required,email,max=254"`
-	Password string `json:"password" validate:"omitempty,min=8,max=128"`
+	Password string `json:"password" validate:"omitempty,min=8,max=128,new_password"`
 }
 
 type enrolRequest struct {

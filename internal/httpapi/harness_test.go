@@ -71,7 +71,8 @@ func (e *env) node() *node {
 		e.t.Fatal(err)
 	}
 	limiter := ratelimit.New(e.rdb, e.limits)
-	accounts, err := auth.NewService(e.store, tokens, limiter, time.Hour)
+	hasher := auth.NewHasher(auth.HasherConfig{})
+	accounts, err := auth.NewService(e.store, tokens, limiter, hasher, time.Hour)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func (e *env) node() *node {
 		Tokens:    tokens,
 		Limiter:   limiter,
 		Accounts:  accounts,
-		Authoring: authoring.New(e.store, policy.New(e.store)),
+		Authoring: authoring.New(e.store, policy.New(e.store), hasher),
 	})
 	if err != nil {
 		e.t.Fatal(err)

@@ -104,7 +104,8 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 		LoginFailuresPerIP: cfg.LoginFailuresIPLimit, APIPerUser: cfg.APIUserLimit,
 	})
 	store := postgres.NewStore(pool)
-	accounts, err := auth.NewService(store, tokens, limiter, cfg.RefreshTTL)
+	hasher := auth.NewHasher(auth.HasherConfig{})
+	accounts, err := auth.NewService(store, tokens, limiter, hasher, cfg.RefreshTTL)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +129,7 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	router, err := httpapi.New(httpapi.Config{TrustedProxies: cfg.TrustedProxies}, httpapi.Deps{
 		Log: log, Registry: reg, Health: checker, Draining: &n.draining,
 		Tokens: tokens, Limiter: limiter, Accounts: accounts,
-		Authoring: authoring.New(store, pol),
+		Authoring: authoring.New(store, pol, hasher),
 		Sessions:  sessions, Sockets: n.sockets,
 		Reports: reports.NewService(reports.NewStore(pool), reports.NewCache(rdb, 0, reg), log),
 	})
