@@ -361,7 +361,6 @@ func teacherTokenForLogout(t *testing.T, ctx context.Context, base, email string
 	return l.AccessToken
 }
 
-
 func waitDone(t *testing.T, s *client.Socket) {
 	t.Helper()
 	select {
