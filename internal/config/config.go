@@ -52,6 +52,9 @@ type Server struct {
 	LoginFailuresIPLimit int
 	// APIUserLimit is the number of API requests per minute per user.
 	APIUserLimit int
+	// HandshakeUserLimit and HandshakeIPLimit bound WebSocket handshakes
+	// per minute per user and per client address.
+	HandshakeUserLimit, HandshakeIPLimit int
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
 	TrustedProxies []string
 	// OutboxBatchSize is the most outbox rows the relay publishes at once.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/quizcast/quizcast/internal/client"
 	"github.com/quizcast/quizcast/internal/config"
+	"github.com/quizcast/quizcast/internal/httpapi"
 	"github.com/quizcast/quizcast/internal/node"
 	"github.com/quizcast/quizcast/internal/teststack"
 )
@@ -203,18 +204,11 @@ func TestHostileInput(t *testing.T) {
 			if status < 400 {
 				return
 			}
-			var e struct {
-				Error struct {
-					Code      string            `json:"code"`
-					Message   string            `json:"message"`
-					Fields    map[string]string `json:"fields"`
-					RequestID string            `json:"request_id"`
-				} `json:"error"`
-			}
+			var e httpapi.ErrorBody
 			if err := json.Unmarshal(body, &e); err != nil || e.Error.Code == "" || e.Error.Message == "" || e.Error.RequestID == "" {
 				t.Fatalf("not the error shape: %.300s", body)
 			}
-			if tc.code != "" && e.Error.Code != tc.code {
+			if tc.code != "" && string(e.Error.Code) != tc.code {
 				t.Fatalf("code %s, want %s", e.Error.Code, tc.code)
 			}
 			if tc.field != "" && e.Error.Fields[tc.field] == "" {

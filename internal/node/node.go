@@ -101,7 +101,8 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	n.Tokens = tokens
 	limiter := ratelimit.New(rdb, ratelimit.Limits{
 		LoginPerIP: cfg.LoginIPLimit, LoginFailuresPerAccount: cfg.LoginAccountLimit,
-		LoginFailuresPerIP: cfg.LoginFailuresIPLimit, APIPerUser: cfg.APIUserLimit,
+		LoginFailuresPerIP: cfg.LoginFailuresIPLimit,
+		HandshakesPerUser:  cfg.HandshakeUserLimit, HandshakesPerIP: cfg.HandshakeIPLimit, APIPerUser: cfg.APIUserLimit,
 	})
 	store := postgres.NewStore(pool)
 	hasher := auth.NewHasher(auth.HasherConfig{})

@@ -39,6 +39,11 @@ type Limits struct {
 	LoginFailuresPerIP int
 	// APIPerUser bounds authenticated requests per user.
 	APIPerUser int
+	// HandshakesPerUser bounds WebSocket handshakes per user (0: 60).
+	HandshakesPerUser int
+	// HandshakesPerIP bounds WebSocket handshakes per client address
+	// (0: 2000; a whole school may share one address).
+	HandshakesPerIP int
 }
 
 // takeScript counts one hit and starts the window on the first; it returns
@@ -63,6 +68,12 @@ type Limiter struct {
 
 // New returns a Limiter over rdb.
 func New(rdb redis.UniversalClient, limits Limits) *Limiter {
+	if limits.HandshakesPerUser <= 0 {
+		limits.HandshakesPerUser = 60
+	}
+	if limits.HandshakesPerIP <= 0 {
+		limits.HandshakesPerIP = 2000
+	}
 	if limits.LoginFailuresPerIP <= 0 {
 		limits.LoginFailuresPerIP = 10 * limits.LoginFailuresPerAccount
 	}
@@ -111,6 +122,16 @@ func (l *Limiter) AccountFailed(ctx context.Context, email, ip string) error {
 		return err1
 	}
 	return err2
+}
+
+// HandshakeIP counts one WebSocket handshake from ip, on every node.
+func (l *Limiter) HandshakeIP(ctx context.Context, ip string) error {
+	return l.hit(ctx, "wsip:"+ip, l.limits.HandshakesPerIP)
+}
+
+// HandshakeUser counts one admitted WebSocket handshake of the user.
+func (l *Limiter) HandshakeUser(ctx context.Context, userID string) error {
+	return l.hit(ctx, "wsuser:"+userID, l.limits.HandshakesPerUser)
 }
 
 // APIUser counts one authenticated request of the user.
