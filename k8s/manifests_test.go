@@ -219,7 +219,7 @@ func TestConfigurationLoads(t *testing.T) {
 			if lines := strings.Split(err.Error(), "\n"); len(lines) != 1 {
 				t.Fatalf("only JWT_SECRET may be refused, got:\n%v", err)
 			}
-			env["JWT_SECRET"] = strings.Repeat("x", 48)
+			env["JWT_SECRET"] = "Zq8vN2mK5pR7tX1cB4fH9jL3wY6sD0gAe5uI"
 			if _, err := config.LoadServer(get); err != nil {
 				t.Errorf("server configuration: %v", err)
 			}

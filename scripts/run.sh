@@ -42,7 +42,18 @@ chmod 755 "$dir"
 scripts/services.sh start "$dir" "$base"
 # shellcheck disable=SC1091
 source "$dir/env"
-export JWT_SECRET=${JWT_SECRET:-dev-only-secret-change-me-0123456789abcdef}
+# A random signing secret made once per checkout and kept in .run/ (never
+# in git): no token signed with a published secret works here.
+if [ -z "${JWT_SECRET:-}" ]; then
+  if [ ! -s "$dir/jwt_secret" ]; then
+    (mkdir -p "$dir" && umask 077 && head -c 48 /dev/urandom | base64 -w0 >"$dir/jwt_secret")
+  fi
+  JWT_SECRET=$(cat "$dir/jwt_secret")
+fi
+export JWT_SECRET
+# The nodes listen on this machine only unless RUN_BIND says otherwise
+# (RUN_BIND=0.0.0.0 to reach them from other devices).
+bind=${RUN_BIND:-127.0.0.1}
 export ALLOWED_ORIGINS=${ALLOWED_ORIGINS:-http://localhost:3000,http://localhost:8080}
 
 bin/server migrate >>"$dir/logs/migrate.log" 2>&1 || { cat "$dir/logs/migrate.log" >&2; exit 1; }
@@ -55,9 +66,9 @@ start() { # name, command...
   "$@" >>"$dir/logs/$name.log" 2>&1 &
   echo $! >"$dir/pids/$name.pid"
 }
-HTTP_ADDR=:8080 NODE_ID=node-a start server-a bin/server
-HTTP_ADDR=:8081 NODE_ID=node-b start server-b bin/server
-WORKER_HTTP_ADDR=:9090 start eventworker bin/eventworker
+HTTP_ADDR=$bind:8080 METRICS_ADDR=127.0.0.1:9100 NODE_ID=node-a start server-a bin/server
+HTTP_ADDR=$bind:8081 METRICS_ADDR=127.0.0.1:9101 NODE_ID=node-b start server-b bin/server
+WORKER_HTTP_ADDR=127.0.0.1:9090 start eventworker bin/eventworker
 
 for port in 8080 8081; do
   for _ in $(seq 100); do
@@ -79,7 +90,7 @@ cat <<EOT
 
   node A      http://localhost:8080   (API under /api/v1, WebSocket /api/v1/sessions/{id}/ws)
   node B      http://localhost:8081
-  readiness   http://localhost:8080/readyz     metrics  http://localhost:8080/metrics
+  readiness   http://localhost:8080/readyz     metrics  http://127.0.0.1:9100/metrics, :9101 (node B)
   worker      http://localhost:9090/metrics
   logs        $dir/logs/
   PostgreSQL  $DATABASE_URL

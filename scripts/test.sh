@@ -37,3 +37,12 @@ if [ -n "$(go list -f '{{if .TestGoFiles}}{{.ImportPath}}{{end}}' ./internal/htt
   echo "== fuzz (quiz body decoding, 20s)"
   go test -run '^$' -fuzz '^FuzzDecodeQuiz$' -fuzztime 20s ./internal/httpapi
 fi
+# The hardening fuzz targets: the id parser, the cursor decoder and the
+# WebSocket client frame decoding, 8 s each.
+for target in internal/quiz:FuzzParseID internal/quiz:FuzzDecodeCursor internal/realtime:FuzzClientFrame; do
+  pkg=${target%%:*} name=${target##*:}
+  if grep -qs "func $name" "$pkg"/*_test.go; then
+    echo "== fuzz ($name, 8s)"
+    go test -run '^$' -fuzz "^$name\$" -fuzztime 8s "./$pkg"
+  fi
+done

@@ -253,6 +253,12 @@ func debugServer(addr string, log *slog.Logger) *http.Server {
 	return srv
 }
 
+func metricsMux(h http.Handler) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	return mux
+}
+
 func serve(ctx context.Context, cfg config.Server, debugAddr string, log *slog.Logger) error {
 	if debugAddr != "" {
 		defer debugServer(debugAddr, log).Close()
@@ -284,9 +290,20 @@ func serve(ctx context.Context, cfg config.Server, debugAddr string, log *slog.L
 	done := make(chan struct{})
 	go func() { n.Run(bg, writerCtx); close(done) }()
 
-	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: n.Handler, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
+	srv := node.HTTPServer(cfg, n.Handler)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.ListenAndServe() }()
+	if cfg.MetricsAddr != "" {
+		// /metrics on its own listener, as pprof: never on the API port.
+		msrv := &http.Server{Addr: cfg.MetricsAddr, Handler: metricsMux(n.Metrics), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := msrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("metrics listener: %w", err)
+			}
+		}()
+		defer msrv.Close()
+		log.Info("metrics listening", "addr", cfg.MetricsAddr)
+	}
 	log.Info("server listening", "addr", cfg.HTTPAddr, "node", cfg.NodeID)
 
 	select {

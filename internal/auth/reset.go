@@ -77,15 +77,16 @@ var errBadReset = &quiz.Error{Code: quiz.CodeUnauthorized, Message: "wrong email
 
 // Redeem sets a new password with a reset code and revokes every login of
 // the user on every node. A wrong, expired or spent code (or an unknown
-// email) is 401, spends nothing and counts as a failed login of the email.
-func (r *Resets) Redeem(ctx context.Context, email, code, newPassword, requestID string) error {
+// email) is 401, spends nothing and counts as a failed login of the email
+// from the client's address ip.
+func (r *Resets) Redeem(ctx context.Context, email, code, newPassword, ip, requestID string) error {
 	email = NormalizeEmail(email)
-	if err := r.limiter.AccountBlocked(ctx, email); err != nil {
+	if err := r.limiter.AccountBlocked(ctx, email, ip); err != nil {
 		return err
 	}
 	user, _, err := r.store.UserByEmail(ctx, email)
 	if errors.Is(err, quiz.ErrNotFound) {
-		return r.failed(ctx, email)
+		return r.failed(ctx, email, ip)
 	}
 	if err != nil {
 		return err
@@ -96,7 +97,7 @@ func (r *Resets) Redeem(ctx context.Context, email, code, newPassword, requestID
 		return err
 	}
 	if !valid {
-		return r.failed(ctx, email)
+		return r.failed(ctx, email, ip)
 	}
 	// Hashed only once the code is known good: a wrong code costs no bcrypt.
 	hash, err := HashPassword(newPassword)
@@ -108,7 +109,7 @@ func (r *Resets) Redeem(ctx context.Context, email, code, newPassword, requestID
 		return err
 	}
 	if !ok {
-		return r.failed(ctx, email)
+		return r.failed(ctx, email, ip)
 	}
 	if err := r.tokens.RevokeAll(ctx, logins); err != nil {
 		return err
@@ -117,8 +118,8 @@ func (r *Resets) Redeem(ctx context.Context, email, code, newPassword, requestID
 		SubjectType: quiz.SubjectUser, SubjectID: user.ID, RequestID: requestID})
 }
 
-func (r *Resets) failed(ctx context.Context, email string) error {
-	if err := r.limiter.AccountFailed(ctx, email); err != nil && !errors.Is(err, ratelimit.ErrLimited) {
+func (r *Resets) failed(ctx context.Context, email, ip string) error {
+	if err := r.limiter.AccountFailed(ctx, email, ip); err != nil && !errors.Is(err, ratelimit.ErrLimited) {
 		return err
 	}
 	return errBadReset

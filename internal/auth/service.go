@@ -52,6 +52,7 @@ type Service struct {
 	store      Store
 	tokens     *Tokens
 	limiter    *ratelimit.Limiter
+	hasher     *Hasher
 	refreshTTL time.Duration
 	// dummyHash is compared against for unknown emails, so they take as
 	// long as a wrong password.
@@ -59,12 +60,13 @@ type Service struct {
 }
 
 // NewService returns the accounts service.
-func NewService(store Store, tokens *Tokens, limiter *ratelimit.Limiter, refreshTTL time.Duration) (*Service, error) {
+// Every bcrypt computation goes through hasher, the node's bounded pool.
+func NewService(store Store, tokens *Tokens, limiter *ratelimit.Limiter, hasher *Hasher, refreshTTL time.Duration) (*Service, error) {
 	dummy, err := HashPassword("not a password of anyone")
 	if err != nil {
 		return nil, err
 	}
-	return &Service{store: store, tokens: tokens, limiter: limiter, refreshTTL: refreshTTL, dummyHash: dummy}, nil
+	return &Service{store: store, tokens: tokens, limiter: limiter, hasher: hasher, refreshTTL: refreshTTL, dummyHash: dummy}, nil
 }
 
 // NormalizeEmail is the stored form of an email: trimmed, lower-case.
@@ -72,19 +74,19 @@ func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSp
 
 // Register creates a school and its admin. Failed registrations (an email
 // already taken) count against the email's limit like failed logins.
-func (s *Service) Register(ctx context.Context, name, email, password, schoolName string) (quiz.School, quiz.User, error) {
+func (s *Service) Register(ctx context.Context, name, email, password, schoolName, ip string) (quiz.School, quiz.User, error) {
 	email = NormalizeEmail(email)
-	if err := s.limiter.AccountBlocked(ctx, email); err != nil {
+	if err := s.limiter.AccountBlocked(ctx, email, ip); err != nil {
 		return quiz.School{}, quiz.User{}, err
 	}
-	hash, err := HashPassword(password)
+	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
 		return quiz.School{}, quiz.User{}, err
 	}
 	admin := quiz.User{Name: name, Email: email, Role: quiz.RoleAdmin}
 	school, user, err := s.store.CreateSchool(ctx, schoolName, admin, hash)
 	if errors.Is(err, quiz.ErrConflict) {
-		if lerr := s.limiter.AccountFailed(ctx, email); lerr != nil && !errors.Is(lerr, ratelimit.ErrLimited) {
+		if lerr := s.limiter.AccountFailed(ctx, email, ip); lerr != nil && !errors.Is(lerr, ratelimit.ErrLimited) {
 			return quiz.School{}, quiz.User{}, lerr
 		}
 		return quiz.School{}, quiz.User{}, ErrEmailTaken
@@ -94,8 +96,10 @@ func (s *Service) Register(ctx context.Context, name, email, password, schoolNam
 
 // ErrEmailTaken answers the creation of an account whose email is
 // registered already (in any school: logins are by email alone).
-var ErrEmailTaken = &quiz.Error{Code: quiz.CodeConflict, Message: "this email is already registered",
-	Fields: map[string]string{"email": "is already registered"}}
+// The message does not say where: logins are by email alone, so the
+// creation must fail, but nothing tells which school holds the email.
+var ErrEmailTaken = &quiz.Error{Code: quiz.CodeConflict, Message: "this email cannot be used for a new account",
+	Fields: map[string]string{"email": "cannot be used for a new account"}}
 
 // ErrDeactivated refuses the login of an account an admin deactivated.
 var ErrDeactivated = &quiz.Error{Code: quiz.CodeForbidden, Message: "this account is deactivated; ask the school's admin"}
@@ -103,22 +107,29 @@ var ErrDeactivated = &quiz.Error{Code: quiz.CodeForbidden, Message: "this accoun
 var errBadLogin = &quiz.Error{Code: quiz.CodeUnauthorized, Message: "wrong email or password"}
 
 // Login checks the password and starts a login. An unknown email and a
-// wrong password answer alike and take alike; failures count per email.
-func (s *Service) Login(ctx context.Context, email, password string) (Pair, error) {
+// wrong password answer alike and take alike; failures count per (email,
+// client address) and per client address.
+func (s *Service) Login(ctx context.Context, email, password, ip string) (Pair, error) {
 	email = NormalizeEmail(email)
-	if err := s.limiter.AccountBlocked(ctx, email); err != nil {
+	if err := s.limiter.AccountBlocked(ctx, email, ip); err != nil {
 		return Pair{}, err
 	}
 	user, hash, err := s.store.UserByEmail(ctx, email)
+	known := err == nil
 	switch {
 	case errors.Is(err, quiz.ErrNotFound):
-		CheckPassword(s.dummyHash, password)
-		return Pair{}, s.failed(ctx, email)
+		hash = s.dummyHash
 	case err != nil:
 		return Pair{}, err
-	case !CheckPassword(hash, password):
-		return Pair{}, s.failed(ctx, email)
-	case !user.Active:
+	}
+	match, err := s.hasher.Check(ctx, hash, password)
+	if err != nil {
+		return Pair{}, err
+	}
+	if !known || !match {
+		return Pair{}, s.failed(ctx, email, ip)
+	}
+	if !user.Active {
 		// After the password check, so the answer tells nothing to
 		// whoever does not hold it.
 		return Pair{}, ErrDeactivated
@@ -135,8 +146,8 @@ func (s *Service) Login(ctx context.Context, email, password string) (Pair, erro
 }
 
 // failed counts a failed login and answers it.
-func (s *Service) failed(ctx context.Context, email string) error {
-	if err := s.limiter.AccountFailed(ctx, email); err != nil && !errors.Is(err, ratelimit.ErrLimited) {
+func (s *Service) failed(ctx context.Context, email, ip string) error {
+	if err := s.limiter.AccountFailed(ctx, email, ip); err != nil && !errors.Is(err, ratelimit.ErrLimited) {
 		return err
 	}
 	return errBadLogin

@@ -45,9 +45,14 @@ type claims struct {
 // honours the same revocations.
 type Tokens struct {
 	secret []byte
-	ttl    time.Duration
-	rdb    redis.UniversalClient
-	parser *jwt.Parser
+	kid    string
+	// previous is the key being rotated out (nil outside a rotation):
+	// tokens it signed are accepted until they expire, none are signed.
+	previous    []byte
+	previousKid string
+	ttl         time.Duration
+	rdb         redis.UniversalClient
+	parser      *jwt.Parser
 }
 
 // NewTokens returns Tokens signing with secret (at least 32 bytes) for
@@ -61,6 +66,7 @@ func NewTokens(secret []byte, ttl time.Duration, rdb redis.UniversalClient) (*To
 	}
 	return &Tokens{
 		secret: secret,
+		kid:    KeyID(secret),
 		ttl:    ttl,
 		rdb:    rdb,
 		// The algorithm is pinned: a token claiming "none", RS256 (with
@@ -72,6 +78,37 @@ func NewTokens(secret []byte, ttl time.Duration, rdb redis.UniversalClient) (*To
 			jwt.WithIssuer(issuer),
 		),
 	}, nil
+}
+
+// KeyID names a signing key in the tokens' "kid" header without giving
+// it away: the first 8 bytes of its SHA-256, in hex.
+func KeyID(secret []byte) string {
+	sum := sha256.Sum256(secret)
+	return hex.EncodeToString(sum[:8])
+}
+
+// AcceptPrevious makes t also accept tokens signed with previous, the key
+// of JWT_PREVIOUS_SECRET during a rotation (operations.md).
+func (t *Tokens) AcceptPrevious(previous []byte) error {
+	if len(previous) < minSecretLength {
+		return fmt.Errorf("previous JWT secret must be at least %d bytes", minSecretLength)
+	}
+	t.previous, t.previousKid = previous, KeyID(previous)
+	return nil
+}
+
+// key picks the verification key of a token by its "kid" header; a token
+// without one (signed before kids existed) is tried with the current key.
+func (t *Tokens) key(tok *jwt.Token) (any, error) {
+	kid, _ := tok.Header["kid"].(string)
+	switch {
+	case kid == "" || kid == t.kid:
+		return t.secret, nil
+	case t.previous != nil && kid == t.previousKid:
+		return t.previous, nil
+	default:
+		return nil, errors.New("unknown key id")
+	}
 }
 
 // TTL is the access token lifetime.
@@ -99,7 +136,9 @@ func (t *Tokens) Issue(id Identity) (string, time.Time, error) {
 		Role:     id.Role,
 		LoginID:  id.LoginID,
 	}
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.secret)
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+	tok.Header["kid"] = t.kid
+	s, err := tok.SignedString(t.secret)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("sign access token: %w", err)
 	}
@@ -112,7 +151,7 @@ var errBadToken = &quiz.Error{Code: quiz.CodeUnauthorized, Message: "the access 
 // identity, without the revocation check (see Verify).
 func (t *Tokens) Parse(token string) (Identity, error) {
 	var c claims
-	_, err := t.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return t.secret, nil })
+	_, err := t.parser.ParseWithClaims(token, &c, t.key)
 	if err != nil {
 		return Identity{}, fmt.Errorf("%w: %w", errBadToken, err)
 	}

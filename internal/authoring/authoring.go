@@ -6,6 +6,7 @@ package authoring
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/quizcast/quizcast/internal/auth"
@@ -36,17 +37,21 @@ type Store interface {
 type Service struct {
 	store  Store
 	policy *policy.Policy
+	hasher *auth.Hasher
 }
 
 // New returns the authoring service.
-func New(store Store, p *policy.Policy) *Service { return &Service{store: store, policy: p} }
+// Passwords are hashed by hasher, the node's bounded bcrypt pool.
+func New(store Store, p *policy.Policy, hasher *auth.Hasher) *Service {
+	return &Service{store: store, policy: p, hasher: hasher}
+}
 
 // CreateTeacher adds a teacher to the admin's school.
 func (s *Service) CreateTeacher(ctx context.Context, id auth.Identity, name, email, password string) (quiz.User, error) {
 	if err := policy.Admin(id); err != nil {
 		return quiz.User{}, err
 	}
-	hash, err := auth.HashPassword(password)
+	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
 		return quiz.User{}, err
 	}
@@ -115,8 +120,15 @@ func (s *Service) Enrol(ctx context.Context, id auth.Identity, classroomID strin
 		return nil, err
 	}
 	known := make(map[string]bool, len(existing))
+	// Only students of the caller's school count as known: an email of
+	// another school (or a teacher's) is answered as a new one would be
+	// (its password is required), so no answer tells whether an email
+	// exists elsewhere; the store then refuses it with the same message
+	// for every account that cannot be enrolled here.
 	for _, u := range existing {
-		known[u.Email] = true
+		if u.SchoolID == id.SchoolID && u.Role == quiz.RoleStudent {
+			known[u.Email] = true
+		}
 	}
 	// One hash per new email, computed in parallel: bcrypt is the cost
 	// of a bulk enrolment.
@@ -144,9 +156,11 @@ func (s *Service) Enrol(ctx context.Context, id auth.Identity, classroomID strin
 	for k, i := range todo {
 		passwords[k] = students[i].Password
 	}
-	computed, err := auth.HashPasswords(ctx, passwords)
+	// The node's bcrypt pool bounds this request's share of the cores, and
+	// refuses (503) beyond its queue before any hashing.
+	computed, err := s.hasher.HashAll(ctx, passwords)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("hash passwords: %w", err)
 	}
 	for k, i := range todo {
 		hashes[emails[i]] = computed[k]

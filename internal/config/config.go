@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,15 +16,26 @@ import (
 
 // Server is the configuration of cmd/server.
 type Server struct {
-	DatabaseURL    string
-	RedisURL       string
-	RabbitMQURL    string
-	JWTSecret      []byte
-	HTTPAddr       string
+	DatabaseURL string
+	RedisURL    string
+	RabbitMQURL string
+	JWTSecret   []byte
+	// JWTPreviousSecret is the key being rotated out: tokens it signed are
+	// still accepted (nil outside a rotation).
+	JWTPreviousSecret []byte
+	HTTPAddr          string
+	// MetricsAddr serves /metrics on its own listener (empty: no metrics
+	// listener); the API port never serves them.
+	MetricsAddr    string
 	AllowedOrigins []string
 	// NodeID names this node in logs and in its RabbitMQ connection name
 	// (default: host name + HTTP_ADDR).
 	NodeID string
+	// ReadTimeout bounds reading a request (headers and body), WriteTimeout
+	// the time from the end of its headers to the end of the answer,
+	// IdleTimeout a keep-alive connection waiting for its next request.
+	// WebSockets clear them at the upgrade and keep their own keep-alive.
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// ShutdownTimeout bounds the graceful drain on SIGTERM.
 	ShutdownTimeout time.Duration
 	// AccessTTL is the access token lifetime (at most 15 minutes).
@@ -32,10 +44,17 @@ type Server struct {
 	RefreshTTL time.Duration
 	// LoginIPLimit is the number of login/register attempts per minute per IP.
 	LoginIPLimit int
-	// LoginAccountLimit is the number of failed logins per minute per email.
+	// LoginAccountLimit is the number of failed logins per minute per email
+	// and client address.
 	LoginAccountLimit int
+	// LoginFailuresIPLimit is the number of failed logins per minute per
+	// client address, whatever the emails.
+	LoginFailuresIPLimit int
 	// APIUserLimit is the number of API requests per minute per user.
 	APIUserLimit int
+	// HandshakeUserLimit and HandshakeIPLimit bound WebSocket handshakes
+	// per minute per user and per client address.
+	HandshakeUserLimit, HandshakeIPLimit int
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
 	TrustedProxies []string
 	// OutboxBatchSize is the most outbox rows the relay publishes at once.
@@ -173,24 +192,72 @@ func (r *reader) list(name string) []string {
 
 func (r *reader) err() error { return errors.Join(r.errs...) }
 
+// KnownSecrets are signing secrets that have appeared in this repository,
+// its docs or its templates: anyone can sign tokens with them, so the
+// server refuses to start with any of them (a test keeps the list in step
+// with the files).
+var KnownSecrets = []string{
+	"dev-only-secret-change-me-0123456789abcdef",
+	"test-secret-0123456789abcdef0123456789abcdef",
+	"CHANGE_ME",
+	"change-me",
+	"changeme",
+	"secret",
+}
+
+// minSecretDistinct is the fewest distinct bytes a secret may hold: a
+// value such as 32 times the same letter is a placeholder, not a key.
+const minSecretDistinct = 8
+
+// secret reads a JWT signing secret: at least 32 characters, not one of
+// KnownSecrets, not a run of a few repeated characters.
+func (r *reader) secret(name string, required bool) []byte {
+	var v string
+	if required {
+		v = r.required(name)
+	} else {
+		v = r.optional(name, "")
+	}
+	if v == "" {
+		return nil
+	}
+	distinct := map[byte]bool{}
+	for i := 0; i < len(v); i++ {
+		distinct[v[i]] = true
+	}
+	switch {
+	case len(v) < 32:
+		r.errs = append(r.errs, fmt.Errorf("%s must be at least 32 characters", name))
+	case slices.ContainsFunc(KnownSecrets, func(k string) bool { return strings.EqualFold(k, v) }):
+		r.errs = append(r.errs, fmt.Errorf("%s is a value published in the Quizcast repository or its docs; generate one (openssl rand -base64 48)", name))
+	case len(distinct) < minSecretDistinct:
+		r.errs = append(r.errs, fmt.Errorf("%s is a placeholder (fewer than %d distinct characters); generate one (openssl rand -base64 48)", name, minSecretDistinct))
+	}
+	return []byte(v)
+}
+
 // LoadServer reads and validates the server configuration. The error names
 // every variable that is missing or malformed, one per line.
 func LoadServer(get Getenv) (Server, error) {
 	r := &reader{get: get}
 	c := Server{
-		DatabaseURL:       r.url("DATABASE_URL", "postgres", "postgresql"),
-		RedisURL:          r.url("REDIS_URL", "redis", "rediss"),
-		RabbitMQURL:       r.url("RABBITMQ_URL", "amqp", "amqps"),
-		HTTPAddr:          r.addr("HTTP_ADDR", ":8080"),
-		AllowedOrigins:    r.list("ALLOWED_ORIGINS"),
-		NodeID:            r.optional("NODE_ID", ""),
-		ShutdownTimeout:   r.duration("SHUTDOWN_TIMEOUT", 25*time.Second, time.Second, 10*time.Minute),
-		AccessTTL:         r.duration("ACCESS_TOKEN_TTL", 15*time.Minute, 10*time.Second, 15*time.Minute),
-		RefreshTTL:        r.duration("REFRESH_TOKEN_TTL", 30*24*time.Hour, time.Minute, 365*24*time.Hour),
-		LoginIPLimit:      r.integer("RATE_LOGIN_PER_IP", 1000, 1, 1_000_000),
-		LoginAccountLimit: r.integer("RATE_LOGIN_FAILURES_PER_ACCOUNT", 10, 1, 10_000),
-		APIUserLimit:      r.integer("RATE_API_PER_USER", 600, 1, 1_000_000),
-		TrustedProxies:    r.list("TRUSTED_PROXIES"),
+		DatabaseURL:          r.url("DATABASE_URL", "postgres", "postgresql"),
+		RedisURL:             r.url("REDIS_URL", "redis", "rediss"),
+		RabbitMQURL:          r.url("RABBITMQ_URL", "amqp", "amqps"),
+		HTTPAddr:             r.addr("HTTP_ADDR", ":8080"),
+		AllowedOrigins:       r.list("ALLOWED_ORIGINS"),
+		NodeID:               r.optional("NODE_ID", ""),
+		ShutdownTimeout:      r.duration("SHUTDOWN_TIMEOUT", 25*time.Second, time.Second, 10*time.Minute),
+		ReadTimeout:          r.duration("HTTP_READ_TIMEOUT", 30*time.Second, time.Second, 10*time.Minute),
+		WriteTimeout:         r.duration("HTTP_WRITE_TIMEOUT", 120*time.Second, time.Second, time.Hour),
+		IdleTimeout:          r.duration("HTTP_IDLE_TIMEOUT", 90*time.Second, time.Second, time.Hour),
+		AccessTTL:            r.duration("ACCESS_TOKEN_TTL", 15*time.Minute, 10*time.Second, 15*time.Minute),
+		RefreshTTL:           r.duration("REFRESH_TOKEN_TTL", 30*24*time.Hour, time.Minute, 365*24*time.Hour),
+		LoginIPLimit:         r.integer("RATE_LOGIN_PER_IP", 1000, 1, 1_000_000),
+		LoginAccountLimit:    r.integer("RATE_LOGIN_FAILURES_PER_ACCOUNT", 10, 1, 10_000),
+		LoginFailuresIPLimit: r.integer("RATE_LOGIN_FAILURES_PER_IP", 100, 1, 1_000_000),
+		APIUserLimit:         r.integer("RATE_API_PER_USER", 600, 1, 1_000_000),
+		TrustedProxies:       r.list("TRUSTED_PROXIES"),
 
 		OutboxBatchSize:    r.integer("OUTBOX_BATCH_SIZE", 500, 1, 10_000),
 		OutboxPollInterval: r.duration("OUTBOX_POLL_INTERVAL", 500*time.Millisecond, 10*time.Millisecond, time.Minute),
@@ -210,11 +277,14 @@ func LoadServer(get Getenv) (Server, error) {
 		host, _ := os.Hostname()
 		c.NodeID = host + c.HTTPAddr
 	}
-	secret := r.required("JWT_SECRET")
-	if secret != "" && len(secret) < 32 {
-		r.errs = append(r.errs, errors.New("JWT_SECRET must be at least 32 characters"))
+	c.JWTSecret = r.secret("JWT_SECRET", true)
+	c.JWTPreviousSecret = r.secret("JWT_PREVIOUS_SECRET", false)
+	if c.JWTPreviousSecret != nil && string(c.JWTPreviousSecret) == string(c.JWTSecret) {
+		r.errs = append(r.errs, errors.New("JWT_PREVIOUS_SECRET must differ from JWT_SECRET"))
 	}
-	c.JWTSecret = []byte(secret)
+	if v := r.optional("METRICS_ADDR", ""); v != "" {
+		c.MetricsAddr = r.addr("METRICS_ADDR", "")
+	}
 	for _, o := range c.AllowedOrigins {
 		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" {
 			r.errs = append(r.errs, fmt.Errorf("ALLOWED_ORIGINS entry %q is not an origin like https://app.example.org", o))

@@ -1,6 +1,10 @@
 package config
 
 import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -14,7 +18,7 @@ func good() map[string]string {
 		"DATABASE_URL": "postgres://u@localhost:5432/db",
 		"REDIS_URL":    "redis://localhost:6379/0",
 		"RABBITMQ_URL": "amqp://guest:guest@localhost:5672/",
-		"JWT_SECRET":   strings.Repeat("s", 32),
+		"JWT_SECRET":   "k3V9-q2Lr7xP0aZm4TfW8yBn6HcJ1sDe",
 	}
 }
 
@@ -38,6 +42,11 @@ func TestLoadServer(t *testing.T) {
 		{"bad database scheme", "DATABASE_URL", "mysql://x/y", "DATABASE_URL has scheme"},
 		{"redis not a url", "REDIS_URL", "::::", "REDIS_URL is not a valid URL"},
 		{"short secret", "JWT_SECRET", "short", "JWT_SECRET must be at least 32"},
+		{"published secret", "JWT_SECRET", "dev-only-secret-change-me-0123456789abcdef", "published"},
+		{"placeholder secret", "JWT_SECRET", strings.Repeat("s", 40), "placeholder"},
+		{"short previous secret", "JWT_PREVIOUS_SECRET", "short", "JWT_PREVIOUS_SECRET must be at least 32"},
+		{"previous secret same as current", "JWT_PREVIOUS_SECRET", "k3V9-q2Lr7xP0aZm4TfW8yBn6HcJ1sDe", "must differ"},
+		{"bad metrics addr", "METRICS_ADDR", "9100", "METRICS_ADDR"},
 		{"bad addr", "HTTP_ADDR", "8080", "HTTP_ADDR"},
 		{"bad origin", "ALLOWED_ORIGINS", "example.org", "ALLOWED_ORIGINS entry"},
 		{"bad ttl", "ACCESS_TOKEN_TTL", "1h", "ACCESS_TOKEN_TTL"},
@@ -77,5 +86,56 @@ func TestLoadWorker(t *testing.T) {
 	delete(m, "RABBITMQ_URL")
 	if _, err := LoadWorker(env(m)); err == nil || !strings.Contains(err.Error(), "RABBITMQ_URL is required") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// secretInFiles matches a JWT_SECRET value written in a file of the
+// repository: YAML (JWT_SECRET: v), shell (JWT_SECRET=v, ${JWT_SECRET:-v}).
+var secretInFiles = regexp.MustCompile(`JWT_(?:PREVIOUS_)?SECRET(?::-|[:=])\s*["']?([^\s"'}$]+)`)
+
+// TestPublishedSecretsRefused reads every text file of the repository and
+// checks that each JWT secret written in one is refused at start-up.
+func TestPublishedSecretsRefused(t *testing.T) {
+	root := filepath.Join("..", "..")
+	found := 0
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case ".git", "node_modules", ".run", "bin":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch filepath.Ext(path) {
+		case ".md", ".yml", ".yaml", ".sh", ".env", ".example", "":
+		default:
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range secretInFiles.FindAllStringSubmatch(string(data), -1) {
+			v := m[1]
+			if len(v) < 8 || strings.HasPrefix(v, "$") || strings.HasPrefix(v, "<") {
+				continue // a reference or a shell expression, not a value
+			}
+			found++
+			e := good()
+			e["JWT_SECRET"] = v
+			if _, err := LoadServer(env(e)); err == nil || !strings.Contains(err.Error(), "JWT_SECRET") {
+				t.Errorf("%s: JWT secret %q is accepted", path, v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found == 0 {
+		t.Fatal("no secret found in the repository's files: the pattern is stale")
 	}
 }

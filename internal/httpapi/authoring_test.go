@@ -95,8 +95,12 @@ func TestClassroomsAndRosters(t *testing.T) {
 			name, field string
 			student     map[string]string
 		}{
-			{"a teacher's email", "students[1].email", map[string]string{"name": "T", "email": s.other.User.Email}},
-			{"another school's student", "students[1].email", map[string]string{"name": "X", "email": other.student.User.Email}},
+			// An email that exists but cannot be enrolled here answers as a
+			// new one would: no answer tells that it exists elsewhere.
+			{"a teacher's email", "students[1].password", map[string]string{"name": "T", "email": s.other.User.Email}},
+			{"another school's student", "students[1].password", map[string]string{"name": "X", "email": other.student.User.Email}},
+			{"a teacher's email with a password", "students[1].email", map[string]string{"name": "T", "email": s.other.User.Email, "password": password}},
+			{"another school's student with a password", "students[1].email", map[string]string{"name": "X", "email": other.student.User.Email, "password": password}},
 			{"new without password", "students[1].password", map[string]string{"name": "New", "email": email("new")}},
 			{"short password", "students[1].password", map[string]string{"name": "New", "email": email("new"), "password": "short"}},
 			{"bad email", "students[1].email", map[string]string{"name": "New", "email": "nope", "password": password}},

@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/go-playground/validator/v10"
 
+	"github.com/quizcast/quizcast/internal/auth"
 	"github.com/quizcast/quizcast/internal/quiz"
 )
 
@@ -32,6 +34,11 @@ func NewValidator() *Validator {
 		return name
 	})
 	v.RegisterStructValidation(questionRules, questionBody{})
+	// A new password (register, teachers, new students) must not be a
+	// common one (NIST SP 800-63B); logins check nothing of the kind.
+	_ = v.RegisterValidation("new_password", func(fl validator.FieldLevel) bool {
+		return auth.WeakPassword(fl.Field().String()) == ""
+	})
 	return &Validator{v: v}
 }
 
@@ -86,6 +93,11 @@ func describeTag(fe validator.FieldError) string {
 		return "must be one of " + fe.Param()
 	case "uuid", "uuid4":
 		return "must be an id"
+	case "new_password":
+		if why := auth.WeakPassword(fe.Value().(string)); why != "" {
+			return why
+		}
+		return "is not allowed"
 	// The rules of question kinds (questionRules).
 	case "option_index":
 		return "must hold indexes (0-based) of this question's options"
@@ -170,13 +182,25 @@ func DecodeJSON(v *Validator, body []byte, dst any) error {
 	if err := decodeStrict(bytes.NewReader(body), dst); err != nil {
 		return err
 	}
+	if err := cleanStrings(dst); err != nil {
+		return err
+	}
 	return v.Struct(dst)
 }
 
 // bind decodes and validates the request body into dst. On failure it has
-// written the error and returns false.
+// written the error and returns false. A required body must be declared
+// JSON (contentType has refused any other declared type).
 func (s *Server) bind(c *gin.Context, dst any) bool {
+	if c.GetHeader("Content-Type") == "" {
+		WriteError(c, errUnsupportedMediaType)
+		return false
+	}
 	if err := decodeStrict(c.Request.Body, dst); err != nil {
+		WriteError(c, err)
+		return false
+	}
+	if err := cleanStrings(dst); err != nil {
 		WriteError(c, err)
 		return false
 	}
@@ -185,4 +209,69 @@ func (s *Server) bind(c *gin.Context, dst any) bool {
 		return false
 	}
 	return true
+}
+
+// cleanStrings walks a decoded request and, before validation, trims the
+// string fields tagged `clean:"trim"` (names and titles: a value of only
+// spaces is then empty, and "required" refuses it) and refuses any string
+// holding a NUL character or invalid UTF-8, which PostgreSQL cannot store,
+// naming the field.
+func cleanStrings(dst any) error {
+	fields := map[string]string{}
+	cleanValue(reflect.ValueOf(dst), "", fields)
+	if len(fields) > 0 {
+		return quiz.Invalid(fields)
+	}
+	return nil
+}
+
+func cleanValue(v reflect.Value, path string, fields map[string]string) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			cleanValue(v.Elem(), path, fields)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name := strings.SplitN(f.Tag.Get("json"), ",", 2)[0]
+			if name == "" || name == "-" {
+				name = f.Name
+			}
+			p := name
+			if path != "" {
+				p = path + "." + name
+			}
+			fv := v.Field(i)
+			if fv.Kind() == reflect.String && f.Tag.Get("clean") == "trim" && fv.CanSet() {
+				fv.SetString(strings.TrimSpace(fv.String()))
+			}
+			cleanValue(fv, p, fields)
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			cleanValue(v.Index(i), fmt.Sprintf("%s[%d]", path, i), fields)
+		}
+	case reflect.Map:
+		iter := v.MapRange()
+		for iter.Next() {
+			if k := iter.Key(); k.Kind() == reflect.String && badString(k.String()) {
+				fields[path] = "must not contain NUL characters or invalid UTF-8"
+			}
+			cleanValue(iter.Value(), path+"."+fmt.Sprint(iter.Key().Interface()), fields)
+		}
+	case reflect.String:
+		if badString(v.String()) {
+			fields[path] = "must not contain NUL characters or invalid UTF-8"
+		}
+	}
+}
+
+// badString reports whether s cannot be stored as PostgreSQL text.
+func badString(s string) bool {
+	return strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s)
 }

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -43,7 +42,7 @@ func Status(code quiz.Code) int {
 		return http.StatusConflict
 	case quiz.CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
-	case quiz.CodeUnsupportedMedia:
+	case quiz.CodeUnsupportedMediaType:
 		return http.StatusUnsupportedMediaType
 	case quiz.CodeValidation, quiz.CodeInvalidChoice:
 		return http.StatusUnprocessableEntity
@@ -64,7 +63,7 @@ func WriteError(c *gin.Context, err error) {
 	e := quiz.Describe(err)
 	status := Status(e.Code)
 	if status >= 500 {
-		slog.ErrorContext(c.Request.Context(), "request failed", "err", err, "status", status)
+		requestLog(c).ErrorContext(c.Request.Context(), "request failed", "err", err, "status", status)
 	}
 	if e.RetryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(e.RetryAfter))

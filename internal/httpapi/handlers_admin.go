@@ -103,14 +103,14 @@ func (s *Server) redeemReset(c *gin.Context) {
 	if !s.bind(c, &req) {
 		return
 	}
-	if err := s.deps.Resets.Redeem(c.Request.Context(), req.Email, req.ResetCode, req.NewPassword, RequestID(c)); err != nil {
+	if err := s.deps.Resets.Redeem(c.Request.Context(), req.Email, req.ResetCode, req.NewPassword, c.ClientIP(), RequestID(c)); err != nil {
 		WriteError(c, err)
 		return
 	}
 	c.Status(http.StatusNoContent)
 }
 
-var errNotCSV = &quiz.Error{Code: quiz.CodeUnsupportedMedia, Message: "the roster import takes Content-Type: text/csv"}
+var errNotCSV = &quiz.Error{Code: quiz.CodeUnsupportedMediaType, Message: "the roster import takes Content-Type: text/csv"}
 
 type rowErrorJSON struct {
 	Row     int    `json:"row"`

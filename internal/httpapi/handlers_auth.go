@@ -89,10 +89,10 @@ type schoolJSON struct {
 }
 
 type registerRequest struct {
-	Name       string `json:"name" validate:"required,max=200"`
+	Name       string `json:"name" validate:"required,max=200" clean:"trim"`
 	Email      string `json:"email" validate:"required,email,max=254"`
-	Password   string `json:"password" validate:"required,min=8,max=128"`
-	SchoolName string `json:"school_name" validate:"required,max=200"`
+	Password   string `json:"password" validate:"required,min=8,max=128,new_password"`
+	SchoolName string `json:"school_name" validate:"required,max=200" clean:"trim"`
 }
 
 type registerResponse struct {
@@ -112,7 +112,7 @@ func (s *Server) register(c *gin.Context) {
 	if !s.bind(c, &req) {
 		return
 	}
-	school, user, err := s.deps.Accounts.Register(c.Request.Context(), req.Name, req.Email, req.Password, req.SchoolName)
+	school, user, err := s.deps.Accounts.Register(c.Request.Context(), req.Name, req.Email, req.Password, req.SchoolName, c.ClientIP())
 	if err != nil {
 		WriteError(c, err)
 		return
@@ -148,7 +148,7 @@ func (s *Server) login(c *gin.Context) {
 	if !s.bind(c, &req) {
 		return
 	}
-	pair, err := s.deps.Accounts.Login(c.Request.Context(), req.Email, req.Password)
+	pair, err := s.deps.Accounts.Login(c.Request.Context(), req.Email, req.Password, c.ClientIP())
 	if err != nil {
 		WriteError(c, err)
 		return
@@ -228,9 +228,9 @@ func (s *Server) wsTicket(c *gin.Context) {
 }
 
 type teacherRequest struct {
-	Name     string `json:"name" validate:"required,max=200"`
+	Name     string `json:"name" validate:"required,max=200" clean:"trim"`
 	Email    string `json:"email" validate:"required,email,max=254"`
-	Password string `json:"password" validate:"required,min=8,max=128"`
+	Password string `json:"password" validate:"required,min=8,max=128,new_password"`
 }
 
 func (s *Server) createTeacher(c *gin.Context) {

@@ -30,9 +30,9 @@ func toClassroom(c quiz.Classroom) classroomJSON {
 }
 
 type classroomRequest struct {
-	Name    string `json:"name" validate:"required,max=200"`
-	Subject string `json:"subject" validate:"max=200"`
-	Grade   string `json:"grade" validate:"max=50"`
+	Name    string `json:"name" validate:"required,max=200" clean:"trim"`
+	Subject string `json:"subject" validate:"max=200" clean:"trim"`
+	Grade   string `json:"grade" validate:"max=50" clean:"trim"`
 }
 
 func (s *Server) createClassroom(c *gin.Context) {
@@ -69,9 +69,9 @@ func (s *Server) getClassroom(c *gin.Context) {
 // studentRequest is one student to enrol; the password is needed only to
 // create an account (an existing student's is ignored).
 type studentRequest struct {
-	Name     string `json:"name" validate:"required,max=200"`
+	Name     string `json:"name" validate:"required,max=200" clean:"trim"`
 	Email    string `json:"email" validate:"required,email,max=254"`
-	Password string `json:"password" validate:"omitempty,min=8,max=128"`
+	Password string `json:"password" validate:"omitempty,min=8,max=128,new_password"`
 }
 
 type enrolRequest struct {

@@ -18,7 +18,7 @@ const (
 
 // quizBody is the contract's quiz body, for create and update alike.
 type quizBody struct {
-	Title       string         `json:"title" validate:"required,max=200"`
+	Title       string         `json:"title" validate:"required,max=200" clean:"trim"`
 	Description string         `json:"description" validate:"max=2000"`
 	Questions   []questionBody `json:"questions" validate:"required,min=1,max=100,dive"`
 }
@@ -26,7 +26,7 @@ type quizBody struct {
 // questionBody is one question as written; correct holds option indexes.
 // Rules across its fields are in questionRules.
 type questionBody struct {
-	Text       string       `json:"text" validate:"required,max=1000"`
+	Text       string       `json:"text" validate:"required,max=1000" clean:"trim"`
 	Kind       quiz.Kind    `json:"kind" validate:"required,oneof=single multi true_false poll"`
 	Options    []optionBody `json:"options" validate:"required,min=2,max=6,dive"`
 	Correct    []int        `json:"correct"`
@@ -35,7 +35,7 @@ type questionBody struct {
 }
 
 type optionBody struct {
-	Text string `json:"text" validate:"required,max=200"`
+	Text string `json:"text" validate:"required,max=200" clean:"trim"`
 }
 
 // questionRules checks the rules of each kind (§4). It runs even when a

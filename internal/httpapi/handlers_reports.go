@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -56,7 +55,7 @@ func (s *Server) reportCSV(c *gin.Context, q reports.Query) {
 	if err == nil {
 		// After the download: the rows are out, the record follows.
 		if aerr := s.auditReport(c, q.Kind == reports.KindPerformance, q.SubjectID, true); aerr != nil {
-			slog.ErrorContext(c.Request.Context(), "audit of a csv report failed", "err", aerr, "request_id", RequestID(c))
+			requestLog(c).ErrorContext(c.Request.Context(), "audit of a csv report failed", "err", aerr)
 		}
 	}
 	switch {
@@ -67,7 +66,7 @@ func (s *Server) reportCSV(c *gin.Context, q reports.Query) {
 		// The header row is out: the status cannot change. Cut the
 		// connection so the client sees a broken download, not a short
 		// file that looks complete.
-		slog.ErrorContext(c.Request.Context(), "csv report failed mid-stream", "err", err, "request_id", RequestID(c))
+		requestLog(c).ErrorContext(c.Request.Context(), "csv report failed mid-stream", "err", err)
 		panic(http.ErrAbortHandler)
 	}
 }

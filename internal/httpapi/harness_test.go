@@ -80,7 +80,8 @@ func (e *env) newNode(registrationClosed bool, log *slog.Logger) *node {
 		e.t.Fatal(err)
 	}
 	limiter := ratelimit.New(e.rdb, e.limits)
-	accounts, err := auth.NewService(e.store, tokens, limiter, time.Hour)
+	hasher := auth.NewHasher(auth.HasherConfig{})
+	accounts, err := auth.NewService(e.store, tokens, limiter, hasher, time.Hour)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func (e *env) newNode(registrationClosed bool, log *slog.Logger) *node {
 		Tokens:             tokens,
 		Limiter:            limiter,
 		Accounts:           accounts,
-		Authoring:          authoring.New(e.store, policy.New(e.store)),
+		Authoring:          authoring.New(e.store, policy.New(e.store), hasher),
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -144,6 +145,12 @@ func (r reply) err(t *testing.T) errorBody {
 // do sends a request; body is sent as is when a string, else as JSON.
 func (n *node) do(t *testing.T, method, path, token string, body any) reply {
 	t.Helper()
+	return n.doFrom(t, n.env.ip, method, path, token, body)
+}
+
+// doFrom sends a request as from the client address ip.
+func (n *node) doFrom(t *testing.T, ip, method, path, token string, body any) reply {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -160,11 +167,17 @@ func (n *node) do(t *testing.T, method, path, token string, body any) reply {
 	if rd != nil {
 		contentType = "application/json"
 	}
-	return n.doRaw(t, method, path, token, contentType, rd)
+	return n.doRawFrom(t, ip, method, path, token, contentType, rd)
 }
 
 // doRaw sends body with the given content type (none when empty).
 func (n *node) doRaw(t *testing.T, method, path, token, contentType string, body io.Reader) reply {
+	t.Helper()
+	return n.doRawFrom(t, n.env.ip, method, path, token, contentType, body)
+}
+
+// doRawFrom is doRaw as from the client address ip.
+func (n *node) doRawFrom(t *testing.T, ip, method, path, token, contentType string, body io.Reader) reply {
 	t.Helper()
 	req, err := http.NewRequest(method, n.URL+path, body)
 	if err != nil {
@@ -176,7 +189,7 @@ func (n *node) doRaw(t *testing.T, method, path, token, contentType string, body
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	req.Header.Set("X-Forwarded-For", n.env.ip)
+	req.Header.Set("X-Forwarded-For", ip)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

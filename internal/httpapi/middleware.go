@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/quizcast/quizcast/internal/auth"
+	"github.com/quizcast/quizcast/internal/logging"
 	"github.com/quizcast/quizcast/internal/metrics"
 	"github.com/quizcast/quizcast/internal/quiz"
 )
@@ -38,17 +39,50 @@ func newRequestID() string {
 }
 
 // requestID echoes X-Request-ID (or makes one) on every response and puts it
-// into the request's context for logs and error bodies.
-func requestID() gin.HandlerFunc {
+// into the request's context for error bodies, and with the route into the
+// context's log attributes (logging.Handler adds them to every line logged
+// with the request's context, whichever package logs it). An id the client
+// sends is echoed only if it is printable ASCII of at most 128 bytes.
+func requestID(log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.GetHeader(requestIDHeader)
-		if id == "" || len(id) > 128 {
+		if !printableID(id) {
 			id = newRequestID()
 		}
 		c.Header(requestIDHeader, id)
-		c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), requestIDKey{}, id))
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		ctx := context.WithValue(c.Request.Context(), requestIDKey{}, id)
+		ctx = logging.With(ctx, slog.String("request_id", id), slog.String("route", route))
+		c.Request = c.Request.WithContext(ctx)
+		c.Set(loggerKey, log)
 		c.Next()
 	}
+}
+
+func printableID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+const loggerKey = "quizcast.logger"
+
+// requestLog is the node's logger for the request (its lines get the
+// request's id and route from the context).
+func requestLog(c *gin.Context) *slog.Logger {
+	if l, ok := c.Get(loggerKey); ok {
+		return l.(*slog.Logger)
+	}
+	return slog.New(slog.DiscardHandler)
 }
 
 // recoverer turns a panic into a 500 in the contract's shape; the stack goes
@@ -58,7 +92,7 @@ func recoverer(log *slog.Logger) gin.HandlerFunc {
 		if err, ok := rec.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 			panic(rec)
 		}
-		log.ErrorContext(c.Request.Context(), "panic", "panic", rec, "path", c.FullPath())
+		log.ErrorContext(c.Request.Context(), "panic", "panic", rec)
 		WriteError(c, &quiz.Error{Code: quiz.CodeInternal, Message: "internal error"})
 	})
 }
@@ -94,8 +128,9 @@ func accessLog(log *slog.Logger, m *metrics.HTTP) gin.HandlerFunc {
 			// A socket's lifetime is in quizcast_ws_session_duration_seconds.
 			m.Observe(c.Request.Method, route, status, elapsed)
 		}
+		// request_id and route come from the context (requestID).
 		attrs := []any{
-			"request_id", RequestID(c), "method", c.Request.Method, "route", route,
+			"method", c.Request.Method,
 			"status", status, "duration_ms", float64(elapsed.Microseconds()) / 1000, "ip", c.ClientIP(),
 		}
 		if id, ok := auth.FromContext(c.Request.Context()); ok {
@@ -105,7 +140,7 @@ func accessLog(log *slog.Logger, m *metrics.HTTP) gin.HandlerFunc {
 		if status >= 500 {
 			level = slog.LevelError
 		}
-		if route == "/healthz" || route == "/metrics" || route == "/readyz" {
+		if route == "/healthz" || route == "/readyz" {
 			level = slog.LevelDebug
 		}
 		log.Log(c.Request.Context(), level, "http", attrs...)

@@ -2,13 +2,10 @@ package httpapi
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 
 	"github.com/quizcast/quizcast/internal/auth"
 	"github.com/quizcast/quizcast/internal/quiz"
@@ -93,24 +90,14 @@ func EncodeCursor(c *quiz.Cursor) string {
 	if c == nil {
 		return ""
 	}
-	b, _ := json.Marshal(c) // a struct of a time and strings always encodes
-	return base64.RawURLEncoding.EncodeToString(b)
+	return c.Encode()
 }
 
-var errBadCursor = quiz.Invalid(map[string]string{"cursor": "is not a cursor this list returned"})
-
-// DecodeCursor reads a cursor made by EncodeCursor.
+// DecodeCursor reads a cursor made by EncodeCursor (quiz.DecodeCursor).
 func DecodeCursor(s string) (*quiz.Cursor, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) > 1024 {
-		return nil, errBadCursor
-	}
-	var c quiz.Cursor
-	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, errBadCursor
-	}
-	if _, err := uuid.Parse(c.ID); err != nil {
-		return nil, errBadCursor
+	c, err := quiz.DecodeCursor(s)
+	if err != nil {
+		return nil, err
 	}
 	return &c, nil
 }

@@ -1,12 +1,14 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"testing"
 
 	"github.com/quizcast/quizcast/internal/quiz"
 	"github.com/quizcast/quizcast/internal/ratelimit"
+	"github.com/quizcast/quizcast/internal/testenv"
 )
 
 // wantLimited checks a 429 in the contract's shape with a Retry-After.
@@ -39,6 +41,19 @@ func TestRateLimitsAcrossNodes(t *testing.T) {
 		wantLimited(t, a.do(t, "POST", "/api/v1/auth/login", "", bad))
 		// Another account is not affected.
 		b.login(t, b.school(t, "Limits Two").teacher.User.Email)
+		// The owner, from another address, still gets in: failures count
+		// per (email, address), so no one can lock someone else out.
+		want(t, a.doFrom(t, "192.0.2.77", "POST", "/api/v1/auth/login", "", map[string]string{"email": addr, "password": password}), http.StatusOK)
+	})
+	t.Run("failed logins per IP", func(t *testing.T) {
+		e := newEnv(t, ratelimit.Limits{LoginPerIP: 1000, LoginFailuresPerAccount: 100, LoginFailuresPerIP: 3, APIPerUser: 1000})
+		a, b := e.node(), e.node()
+		for i, n := range []*node{a, b, a} {
+			bad := map[string]string{"email": fmt.Sprintf("nobody%d-%s@example.org", i, testenv.RandomID()), "password": "wrong password"}
+			want(t, n.do(t, "POST", "/api/v1/auth/login", "", bad), http.StatusUnauthorized)
+		}
+		// A fourth email from the same address waits, whichever it is.
+		wantLimited(t, b.do(t, "POST", "/api/v1/auth/login", "", map[string]string{"email": "other@example.org", "password": "wrong password"}))
 	})
 	t.Run("attempts per IP", func(t *testing.T) {
 		e := newEnv(t, ratelimit.Limits{LoginPerIP: 4, LoginFailuresPerAccount: 100, APIPerUser: 1000})

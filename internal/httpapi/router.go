@@ -11,12 +11,12 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/quizcast/quizcast/internal/admin"
 	"github.com/quizcast/quizcast/internal/auth"
 	"github.com/quizcast/quizcast/internal/authoring"
 	"github.com/quizcast/quizcast/internal/health"
+	"github.com/quizcast/quizcast/internal/logging"
 	"github.com/quizcast/quizcast/internal/metrics"
 	"github.com/quizcast/quizcast/internal/quiz"
 	"github.com/quizcast/quizcast/internal/ratelimit"
@@ -29,6 +29,8 @@ type Config struct {
 	// AllowedOrigins are the browser origins whose apps may call the REST
 	// API (CORS, §1); the same list guards WebSocket handshakes.
 	AllowedOrigins []string
+	// BodyTypes are the routes whose body is not JSON (415 otherwise).
+	BodyTypes BodyTypes
 }
 
 // Deps are the services the handlers call. Each part of the API adds the
@@ -86,7 +88,9 @@ func New(cfg Config, deps Deps) (*gin.Engine, error) {
 	}
 	m := metrics.NewHTTP(deps.Registry)
 	s := &Server{cfg: cfg, deps: deps, validate: NewValidator(), metrics: m}
-	r.Use(requestID(), accessLog(deps.Log, m), recoverer(deps.Log), cors(cfg.AllowedOrigins), bodyLimit())
+	log := logging.Wrap(deps.Log)
+	r.Use(requestID(log), accessLog(log, m), recoverer(log), securityHeaders(), cors(cfg.AllowedOrigins), bodyLimit(),
+		contentType(bodyTypes(cfg.BodyTypes)), pathIDs())
 	r.NoRoute(func(c *gin.Context) {
 		WriteError(c, quiz.Errorf(quiz.CodeNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})
@@ -101,7 +105,6 @@ func New(cfg Config, deps Deps) (*gin.Engine, error) {
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", s.ready)
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(deps.Registry, promhttp.HandlerOpts{Registry: deps.Registry})))
 
 	if deps.Web != nil {
 		s.routesWeb(r)

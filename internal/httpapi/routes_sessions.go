@@ -159,6 +159,8 @@ func (s *Server) kick(c *gin.Context) {
 
 // sessionSocket checks the handshake, answering refusals in the contract's
 // shape before any upgrade, then hands the request to the socket server.
+// Handshakes are rate limited per client address before anything else and
+// per user once the caller is known, across nodes (429 with Retry-After).
 func (s *Server) sessionSocket(c *gin.Context) {
 	if !isWebSocketUpgrade(c.Request) {
 		// Checked first, so a plain GET never spends a ws ticket.
@@ -166,12 +168,29 @@ func (s *Server) sessionSocket(c *gin.Context) {
 		WriteError(c, quiz.Errorf(CodeUpgradeRequired, "this endpoint speaks WebSocket only: send a WebSocket handshake (Upgrade: websocket)"))
 		return
 	}
+	if s.deps.Limiter != nil {
+		if err := s.deps.Limiter.HandshakeIP(c.Request.Context(), c.ClientIP()); err != nil {
+			WriteError(c, err)
+			return
+		}
+	}
 	adm, err := s.deps.Sockets.Admit(c.Request, c.Param("id"))
 	if err != nil {
 		WriteError(c, err)
 		return
 	}
+	if s.deps.Limiter != nil {
+		if err := s.deps.Limiter.HandshakeUser(c.Request.Context(), adm.UserID()); err != nil {
+			WriteError(c, err)
+			return
+		}
+	}
 	c.Abort()
+	// A hijacked connection keeps the deadlines the server's read and write
+	// timeouts set on it; a socket lives longer and has its own keep-alive.
+	rc := http.NewResponseController(c.Writer)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
 	start := time.Now()
 	s.deps.Sockets.Serve(c.Writer, c.Request, adm, func(code int) { s.metrics.ObserveSocket(code, time.Since(start)) })
 }

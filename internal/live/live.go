@@ -103,7 +103,7 @@ func (s *Service) Create(ctx context.Context, id auth.Identity, quizID, classroo
 // Authorize loads the session of the caller's school and decides through
 // the policy whether the caller may act on it.
 func (s *Service) Authorize(ctx context.Context, id auth.Identity, sessionID string, a policy.Action) (postgres.Access, error) {
-	if _, err := uuid.Parse(sessionID); err != nil {
+	if !quiz.ValidID(sessionID) {
 		return postgres.Access{}, quiz.Errorf(quiz.CodeNotFound, "no such session")
 	}
 	acc, err := s.store.Access(ctx, id.SchoolID, sessionID, id.UserID)
@@ -247,7 +247,7 @@ func (s *Service) Kick(ctx context.Context, id auth.Identity, sessionID, student
 	if err != nil {
 		return err
 	}
-	if _, err := uuid.Parse(studentID); err != nil {
+	if !quiz.ValidID(studentID) {
 		return quiz.Errorf(quiz.CodeNotFound, "no such student in this classroom")
 	}
 	count, err := s.store.Kick(ctx, a.Session, studentID)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/quizcast/quizcast/internal/admin"
@@ -24,6 +25,7 @@ import (
 	"github.com/quizcast/quizcast/internal/health"
 	"github.com/quizcast/quizcast/internal/httpapi"
 	"github.com/quizcast/quizcast/internal/live"
+	"github.com/quizcast/quizcast/internal/logging"
 	"github.com/quizcast/quizcast/internal/metrics"
 	"github.com/quizcast/quizcast/internal/outbox"
 	"github.com/quizcast/quizcast/internal/policy"
@@ -57,7 +59,10 @@ const BroadcastRetention = 7 * 24 * time.Hour
 
 // Node is one server node.
 type Node struct {
-	Handler  http.Handler
+	Handler http.Handler
+	// Metrics serves the Prometheus registry; cmd/server puts it on its own
+	// listener (METRICS_ADDR), never on the API port.
+	Metrics  http.Handler
 	Registry *prometheus.Registry
 	Tokens   *auth.Tokens
 
@@ -77,8 +82,10 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	if opts.ResyncInterval <= 0 {
 		opts.ResyncInterval = 2 * time.Second
 	}
+	log = logging.Wrap(log)
 	n := &Node{log: log, Registry: metrics.NewRegistry()}
 	reg := n.Registry
+	n.Metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	metrics.RegisterPool(reg, pool)
 	checker := health.New(map[string]health.Check{
 		"postgres": func(ctx context.Context) error { return pool.Ping(ctx) },
@@ -90,12 +97,20 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	if err != nil {
 		return nil, err
 	}
+	if cfg.JWTPreviousSecret != nil {
+		if err := tokens.AcceptPrevious(cfg.JWTPreviousSecret); err != nil {
+			return nil, err
+		}
+	}
 	n.Tokens = tokens
 	limiter := ratelimit.New(rdb, ratelimit.Limits{
-		LoginPerIP: cfg.LoginIPLimit, LoginFailuresPerAccount: cfg.LoginAccountLimit, APIPerUser: cfg.APIUserLimit,
+		LoginPerIP: cfg.LoginIPLimit, LoginFailuresPerAccount: cfg.LoginAccountLimit,
+		LoginFailuresPerIP: cfg.LoginFailuresIPLimit,
+		HandshakesPerUser:  cfg.HandshakeUserLimit, HandshakesPerIP: cfg.HandshakeIPLimit, APIPerUser: cfg.APIUserLimit,
 	})
 	store := postgres.NewStore(pool)
-	accounts, err := auth.NewService(store, tokens, limiter, cfg.RefreshTTL)
+	hasher := auth.NewHasher(auth.HasherConfig{})
+	accounts, err := auth.NewService(store, tokens, limiter, hasher, cfg.RefreshTTL)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +147,7 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	router, err := httpapi.New(httpapi.Config{TrustedProxies: cfg.TrustedProxies, AllowedOrigins: cfg.AllowedOrigins}, httpapi.Deps{
 		Log: log, Registry: reg, Health: checker, Draining: &n.draining,
 		Tokens: tokens, Limiter: limiter, Accounts: accounts,
-		Authoring: authoring.New(store, pol),
+		Authoring: authoring.New(store, pol, hasher),
 		Sessions:  realtime.Guarded{RESTSessions: sessions, Queue: queue}, Sockets: n.sockets,
 		Reports: reports.NewService(reports.NewStore(pool), reportCache, log),
 		Web:     webapp.New(web.App()),
@@ -198,6 +213,21 @@ func (n *Node) Run(ctx, writerCtx context.Context) {
 	wg.Wait()
 	for _, p := range n.relays {
 		_ = p.Close()
+	}
+}
+
+// HTTPServer returns the API's server on addr with the timeouts of cfg: a
+// trickled request or an idle keep-alive connection is cut, while a
+// WebSocket clears them at its upgrade (httpapi) and keeps itself alive.
+func HTTPServer(cfg config.Server, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              cfg.HTTPAddr,
+		Handler:           h,
+		ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout),
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
 	}
 }
 

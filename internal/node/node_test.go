@@ -87,7 +87,7 @@ func TestBadEnvironmentStopsTheServer(t *testing.T) {
 		t.Fatalf("build: %v\n%s", build.err, build.out)
 	}
 	env := []string{"PATH=" + os.Getenv("PATH"), "DATABASE_URL=mysql://db/x", "REDIS_URL=redis://127.0.0.1:1/0",
-		"RABBITMQ_URL=amqp://127.0.0.1:1/", "JWT_SECRET=" + strings.Repeat("s", 40)}
+		"RABBITMQ_URL=amqp://127.0.0.1:1/", "JWT_SECRET=" + "Zq8vN2mK5pR7tX1cB4fH9jL3wY6sD0gA"}
 	res := runCmd(t, root, env, bin)
 	if res.err == nil {
 		t.Fatal("the server started with a bad DATABASE_URL")

@@ -3,11 +3,14 @@
 // students enrolled in them and the quizzes they own; student = themselves
 // and the classrooms they are enrolled in.
 //
-// Answers follow one rule: a resource the caller may not even see is
-// quiz.ErrNotFound (always so for another school's, whose facts are looked up
-// within the caller's school), a role that may never use an endpoint, or an
-// action on a resource the caller can see but not change, is
-// quiz.ErrForbidden.
+// Answers follow one rule, on every REST endpoint and report alike: a
+// resource the caller may not even see is quiz.ErrNotFound, whether of
+// another school (whose facts are looked up within the caller's school) or
+// of the caller's own (another teacher's session, quiz or report subject),
+// so that no status difference reveals which ids exist; a role that may
+// never use an endpoint, or an action on a resource the caller can see but
+// not change, is quiz.ErrForbidden. The WebSocket handshake keeps the
+// contract's 403 for a session the caller may not join.
 package policy
 
 import (

@@ -27,8 +27,8 @@ type ReportFacts struct {
 // ReportAccess decides on a report (§7): admins see their school; teachers
 // see their classrooms, quizzes and sessions, and the students of the
 // classrooms they teach; a student sees only their own performance. A
-// subject of another school is not found; one of the caller's school that
-// the caller may not see is forbidden.
+// subject the caller may not see is not found, whether of another school
+// or of the caller's own (no status tells an existing id from a random one).
 func ReportAccess(id auth.Identity, f ReportFacts) error {
 	if id.UserID == "" || id.SchoolID == "" {
 		return quiz.ErrUnauthorized
@@ -44,17 +44,17 @@ func ReportAccess(id auth.Identity, f ReportFacts) error {
 			if f.TaughtByCaller {
 				return nil
 			}
-			return quiz.Errorf(quiz.CodeForbidden, "this student is not in a classroom you teach")
+			return quiz.Errorf(quiz.CodeNotFound, "no such %s report", f.Name)
 		}
 		if slices.Contains(f.Teachers, id.UserID) {
 			return nil
 		}
-		return quiz.Errorf(quiz.CodeForbidden, "this %s report is not one of yours", f.Name)
+		return quiz.Errorf(quiz.CodeNotFound, "no such %s report", f.Name)
 	case quiz.RoleStudent:
 		if f.StudentID != "" && f.StudentID == id.UserID {
 			return nil
 		}
-		return quiz.Errorf(quiz.CodeForbidden, "students see only their own performance")
+		return quiz.Errorf(quiz.CodeNotFound, "no such %s report", f.Name)
 	default:
 		return quiz.ErrForbidden
 	}

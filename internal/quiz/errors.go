@@ -29,9 +29,9 @@ const (
 	CodeAlreadyAnswered Code = "already_answered"
 	CodeInvalidChoice   Code = "invalid_choice"
 	CodeInvalidMessage  Code = "invalid_message"
-	// CodeUnsupportedMedia answers a body of a media type the endpoint
-	// does not take (415).
-	CodeUnsupportedMedia Code = "unsupported_media_type"
+	// CodeUnsupportedMediaType answers a body that is not application/json
+	// (415).
+	CodeUnsupportedMediaType Code = "unsupported_media_type"
 )
 
 // Error is an error the client is meant to see: a code, a human message and,

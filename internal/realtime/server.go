@@ -129,6 +129,9 @@ type Admission struct {
 	lastSeq *int64
 }
 
+// UserID is the admitted caller's user id (for the handshake rate limit).
+func (a *Admission) UserID() string { return a.id.UserID }
+
 // Admit checks a handshake before the upgrade: origin, identity (bearer
 // token or single-use ticket), membership of the session. Its errors are
 // contract errors for the HTTP answer.

@@ -7,14 +7,11 @@
 package reports
 
 import (
-	"encoding/base64"
 	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/quizcast/quizcast/internal/quiz"
 )
@@ -80,7 +77,7 @@ func ParseQuery(kind Kind, subjectID string, v url.Values, accept string) (Query
 		q.Limit = n
 	}
 	if q.Cursor != "" {
-		if _, err := decodeCursor(q.Cursor); err != nil {
+		if _, err := quiz.DecodeCursor(q.Cursor); err != nil {
 			fields["cursor"] = "is not a cursor of this report"
 		}
 	}
@@ -130,53 +127,17 @@ func (q Query) span() (from, to time.Time) {
 	return from, to
 }
 
-// cursor is the position after the last item of a page: a start time and a
-// session id for lists of sessions, a quiz version and question index for
-// lists of questions.
-type cursor struct {
-	At      time.Time
-	ID      string
-	Version int
-	Index   int
-}
-
 // lastUUID sorts after every session id: the "no cursor" position of a
 // descending list.
 const lastUUID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
-
-func (c cursor) encode() string {
-	raw := fmt.Sprintf("%d|%s|%d|%d", c.At.UnixMicro(), c.ID, c.Version, c.Index)
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
-}
-
-func decodeCursor(s string) (cursor, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return cursor{}, fmt.Errorf("cursor: %w", err)
-	}
-	parts := strings.Split(string(raw), "|")
-	if len(parts) != 4 {
-		return cursor{}, fmt.Errorf("cursor: %d parts", len(parts))
-	}
-	us, err1 := strconv.ParseInt(parts[0], 10, 64)
-	v, err2 := strconv.Atoi(parts[2])
-	i, err3 := strconv.Atoi(parts[3])
-	if err1 != nil || err2 != nil || err3 != nil {
-		return cursor{}, fmt.Errorf("cursor: malformed numbers")
-	}
-	if _, err := uuid.Parse(parts[1]); err != nil {
-		return cursor{}, fmt.Errorf("cursor: %w", err)
-	}
-	return cursor{At: time.UnixMicro(us).UTC(), ID: parts[1], Version: v, Index: i}, nil
-}
 
 // sessionCursor returns where a descending list of sessions resumes.
 func (q Query) sessionCursor() (time.Time, string) {
 	if q.Cursor == "" {
 		return maxTime(), lastUUID
 	}
-	c, _ := decodeCursor(q.Cursor) // validated by ParseQuery
-	return c.At, c.ID
+	c, _ := quiz.DecodeCursor(q.Cursor) // validated by ParseQuery
+	return c.Time, c.ID
 }
 
 // questionCursor returns where a list of questions (version descending,
@@ -185,7 +146,7 @@ func (q Query) questionCursor() (version, index int) {
 	if q.Cursor == "" {
 		return 1<<31 - 1, -1
 	}
-	c, _ := decodeCursor(q.Cursor)
+	c, _ := quiz.DecodeCursor(q.Cursor)
 	return c.Version, c.Index
 }
 

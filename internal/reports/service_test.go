@@ -54,11 +54,13 @@ func TestAccessMatrix(t *testing.T) {
 		"other teacher": as(otherTeacher, other.school, quiz.RoleTeacher),
 		"anonymous":     context.Background(),
 	}
-	const ok, no, gone, anon = "ok", "forbidden", "not_found", "unauthorized"
+	// A subject the caller may not see is not found, in their school as in
+	// another: no status tells an existing id from a random one.
+	const ok, no, gone, anon = "ok", "not_found", "not_found", "unauthorized"
 	type row struct {
 		kind    Kind
 		id      string
-		allowed map[string]string // caller -> code; absent callers: forbidden
+		allowed map[string]string // caller -> code; absent callers: not_found
 	}
 	// Other schools and anonymous callers are the same for every subject.
 	everywhere := map[string]string{"other admin": gone, "other teacher": gone, "anonymous": anon}

@@ -7,7 +7,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -314,9 +313,9 @@ func (s *Store) perfSessions(ctx context.Context, tx pgx.Tx, sc Scope, q Query, 
 	var p PerformanceSession
 	var started time.Time
 	return page(rows, limit, []any{&p.SessionID, &p.QuizTitle, &started, &p.Answered, &p.Correct, &p.Score, &p.Rank},
-		func() (cursor, error) {
+		func() (quiz.Cursor, error) {
 			p.StartedAt = quiz.Time(started)
-			return cursor{At: started, ID: p.SessionID}, fn(p)
+			return quiz.Cursor{Time: started, ID: p.SessionID}, fn(p)
 		})
 }
 
@@ -332,17 +331,17 @@ func limitArg(limit int) any {
 // page scans rows into dest and calls each for the first limit rows (all
 // when limit is 0); it returns the cursor of the last one given when a row
 // beyond the limit exists.
-func page(rows pgx.Rows, limit int, dest []any, each func() (cursor, error)) (string, error) {
+func page(rows pgx.Rows, limit int, dest []any, each func() (quiz.Cursor, error)) (string, error) {
 	defer rows.Close()
 	n := 0
-	var last cursor
+	var last quiz.Cursor
 	for rows.Next() {
 		if limit > 0 && n == limit {
 			rows.Close()
 			if err := rows.Err(); err != nil {
 				return "", err
 			}
-			return last.encode(), nil
+			return last.Encode(), nil
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return "", fmt.Errorf("scan report row: %w", err)
@@ -427,12 +426,12 @@ func (s *Store) engagementSessions(ctx context.Context, tx pgx.Tx, sc Scope, q Q
 	var started time.Time
 	var completers, answers, msSum, departed int64
 	return page(rows, limit, []any{&e.SessionID, &e.QuizTitle, &started, &e.Participants, &completers, &answers, &msSum, &departed},
-		func() (cursor, error) {
+		func() (quiz.Cursor, error) {
 			e.StartedAt = quiz.Time(started)
 			e.ParticipationRate = ratio(e.Participants, enrolled+departed)
 			e.CompletionRate = ratio(completers, e.Participants)
 			e.AvgResponseMS = mean(msSum, answers)
-			return cursor{At: started, ID: e.SessionID}, fn(e)
+			return quiz.Cursor{Time: started, ID: e.SessionID}, fn(e)
 		})
 }
 
@@ -520,12 +519,12 @@ func (s *Store) questionStats(ctx context.Context, tx pgx.Tx, sql string, sc Sco
 	var msSum int64
 	return page(rows, limit, []any{&qs.QuestionID, &qs.QuizVersion, &qs.Index, &qs.Text, &qs.Kind, &qs.Attempts, &msSum,
 		&qs.PCorrect, &qs.Discrimination, &qs.Distribution, &qs.TopWrongOptionID, &qs.Options},
-		func() (cursor, error) {
+		func() (quiz.Cursor, error) {
 			qs.AvgResponseMS = mean(msSum, qs.Attempts)
 			err := fn(qs)
 			// Scan fills maps and slices in place: the next row needs its own.
 			qs.Distribution, qs.Options = nil, nil
-			return cursor{Version: qs.QuizVersion, Index: qs.Index, ID: lastUUID}, err
+			return quiz.Cursor{Version: qs.QuizVersion, Index: qs.Index, ID: lastUUID}, err
 		})
 }
 
@@ -593,8 +592,7 @@ func (s *Store) Session(ctx context.Context, sc Scope, info SessionInfo, q Query
 	return rep, nil
 }
 
-// isUUID reports whether s is a well-formed id; anything else cannot name a
-// row and is answered as not found without asking PostgreSQL.
-func isUUID(s string) bool {
-	return uuid.Validate(s) == nil
-}
+// isUUID reports whether s is an id in canonical form (quiz.ParseID);
+// anything else cannot name a row and is answered as not found without
+// asking PostgreSQL.
+func isUUID(s string) bool { return quiz.ValidID(s) }

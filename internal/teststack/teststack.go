@@ -74,6 +74,7 @@ func Start(t *testing.T, n int, opts node.Options) *Cluster {
 		JWTSecret: []byte(Secret), HTTPAddr: ":0", AllowedOrigins: []string{"https://whiteboard.example.org"},
 		AccessTTL: 15 * time.Minute, RefreshTTL: time.Hour,
 		LoginIPLimit: 100000, LoginAccountLimit: 1000, APIUserLimit: 100000,
+		HandshakeUserLimit: 100000, HandshakeIPLimit: 100000,
 	}
 	c := &Cluster{Pool: pool, DBURL: dbURL, RDB: rdb, cfg: cfg}
 	for range n {
