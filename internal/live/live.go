@@ -194,7 +194,7 @@ func (s *Service) Command(ctx context.Context, id auth.Identity, sess quiz.Sessi
 // publish sends env after its commit. A failure is logged: the change is
 // committed and nodes fill the gap from PostgreSQL on the next broadcast.
 func (s *Service) publish(ctx context.Context, sessionID string, env protocol.Envelope) {
-	if len(env.Frames) == 0 && len(env.Results) == 0 && len(env.Teacher) == 0 && env.Kick == "" {
+	if env.Empty() {
 		return
 	}
 	ctx = context.WithoutCancel(ctx)
@@ -255,12 +255,12 @@ func (s *Service) Kick(ctx context.Context, id auth.Identity, sessionID, student
 		return err
 	}
 	s.counter.Participants(ctx, sessionID, count)
-	f, err := protocol.NewFrame(protocol.TypeParticipants, protocol.Participants{Count: count, Connected: s.counter.Connected(ctx, sessionID),
+	f, err := protocol.Encode(protocol.TypeParticipants, protocol.Participants{Count: count, Connected: s.counter.Connected(ctx, sessionID),
 		Joined: []protocol.Participant{}, Left: []string{studentID}})
 	if err != nil {
 		return err
 	}
-	s.publish(ctx, sessionID, protocol.Envelope{Kick: studentID, Teacher: []protocol.Frame{f}})
+	s.publish(ctx, sessionID, protocol.Envelope{Kick: studentID, Teacher: [][]byte{f}})
 	return nil
 }
 
@@ -281,9 +281,10 @@ func (s *Service) Left(ctx context.Context, sess quiz.Session, studentID string)
 	}
 }
 
-// PublishTeacher sends a frame to the session's teacher on whichever node.
-func (s *Service) PublishTeacher(ctx context.Context, sessionID string, f protocol.Frame) {
-	s.publish(ctx, sessionID, protocol.Envelope{Teacher: []protocol.Frame{f}})
+// PublishTeacher sends an encoded frame to the session's teacher on
+// whichever node.
+func (s *Service) PublishTeacher(ctx context.Context, sessionID string, frame []byte) {
+	s.publish(ctx, sessionID, protocol.Envelope{Teacher: [][]byte{frame}})
 }
 
 func (s *Service) quizQuestions(ctx context.Context, schoolID, quizID string, version int) ([]quiz.Question, error) {

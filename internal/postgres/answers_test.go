@@ -147,8 +147,12 @@ func TestCloseCountsEveryAcceptedAnswer(t *testing.T) {
 			t.Fatalf("round %d: %v", round, err)
 		}
 		var qc protocol.QuestionClosed
-		for _, fr := range closed.Envelope.Frames {
-			if fr.Type == protocol.TypeQuestionClosed {
+		for _, b := range closed.Envelope.Broadcasts {
+			if b.Type == protocol.TypeQuestionClosed {
+				var fr protocol.Frame
+				if err := json.Unmarshal(b.Raw, &fr); err != nil {
+					t.Fatal(err)
+				}
 				if err := json.Unmarshal(fr.Data, &qc); err != nil {
 					t.Fatal(err)
 				}

@@ -266,8 +266,8 @@ type command struct {
 	sess     quiz.Session
 	now      time.Time
 	firstSeq int64
-	frames   []protocol.Frame
-	results  map[string]protocol.Frame
+	frames   []protocol.Broadcast
+	results  map[string][]byte
 	events   []quiz.Event
 	app      quiz.App
 	userID   string
@@ -275,12 +275,11 @@ type command struct {
 
 // broadcast appends a broadcast with the next seq.
 func (c *command) broadcast(typ string, data any) error {
-	f, err := protocol.NewFrame(typ, data)
+	f, err := protocol.EncodeBroadcast(typ, c.sess.Seq+1, data)
 	if err != nil {
 		return err
 	}
 	c.sess.Seq++
-	f.Seq = c.sess.Seq
 	c.frames = append(c.frames, f)
 	return nil
 }
@@ -325,11 +324,7 @@ func (s *SessionStore) run(ctx context.Context, schoolID, sessionID, userID stri
 	b := &pgx.Batch{}
 	b.Queue(saveSessionSQL, c.sess.ID, c.sess.State, c.sess.Seq, c.sess.CurrentIndex, c.sess.StartedAt, c.sess.EndedAt)
 	for _, f := range c.frames {
-		raw, err := json.Marshal(f)
-		if err != nil {
-			return Committed{}, err
-		}
-		b.Queue(insertBroadcastSQL, c.sess.SchoolID, c.sess.ID, f.Seq, string(raw))
+		b.Queue(insertBroadcastSQL, c.sess.SchoolID, c.sess.ID, f.Seq, string(f.Raw))
 	}
 	if err := queueEvents(b, c.events...); err != nil {
 		return Committed{}, err
@@ -345,7 +340,7 @@ func (s *SessionStore) run(ctx context.Context, schoolID, sessionID, userID stri
 		return Committed{}, mapError(err)
 	}
 	s.afterCommit()
-	return Committed{Session: c.sess, Snapshot: snap, Envelope: protocol.Envelope{Frames: c.frames, Results: c.results}}, nil
+	return Committed{Session: c.sess, Snapshot: snap, Envelope: protocol.Envelope{Broadcasts: c.frames, Results: c.results}}, nil
 }
 
 // Start moves the session from the lobby to running.
@@ -576,7 +571,7 @@ func (s *SessionStore) closeOpen(ctx context.Context, c *command, dueOnly bool) 
 		return false, err
 	}
 	if c.results == nil {
-		c.results = map[string]protocol.Frame{}
+		c.results = map[string][]byte{}
 	}
 	for _, st := range ranked {
 		m := per[st.UserID]
@@ -585,7 +580,7 @@ func (s *SessionStore) closeOpen(ctx context.Context, c *command, dueOnly bool) 
 			ok := m.answered && m.correct != nil && *m.correct
 			res.Correct = &ok
 		}
-		f, err := protocol.NewFrame(protocol.TypeResult, res)
+		f, err := protocol.Encode(protocol.TypeResult, res)
 		if err != nil {
 			return false, err
 		}
@@ -689,18 +684,17 @@ func (s *SessionStore) Kick(ctx context.Context, sess quiz.Session, studentID st
 const broadcastsSQL = `SELECT frame FROM session_broadcasts WHERE session_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq`
 
 // Broadcasts returns the session's broadcasts with after < seq <= upto.
-func (s *SessionStore) Broadcasts(ctx context.Context, sessionID string, after, upto int64) ([]protocol.Frame, error) {
+func (s *SessionStore) Broadcasts(ctx context.Context, sessionID string, after, upto int64) ([]protocol.Broadcast, error) {
 	rows, err := s.pool.Query(ctx, broadcastsSQL, sessionID, after, upto)
 	if err != nil {
 		return nil, mapError(err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (protocol.Frame, error) {
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (protocol.Broadcast, error) {
 		var raw []byte
-		var f protocol.Frame
 		if err := r.Scan(&raw); err != nil {
-			return f, err
+			return protocol.Broadcast{}, err
 		}
-		return f, json.Unmarshal(raw, &f)
+		return protocol.ParseBroadcast(raw)
 	})
 	return out, mapError(err)
 }

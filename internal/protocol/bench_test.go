@@ -25,24 +25,18 @@ func questionOpened() protocol.QuestionOpened {
 	}
 }
 
-// BenchmarkMarshalQuestionOpened encodes a question.opened broadcast as
-// the session store builds it (NewFrame) and as the hub sends it (the
-// frame with its seq), once per broadcast and node.
-func BenchmarkMarshalQuestionOpened(b *testing.B) {
+// BenchmarkEncodeQuestionOpened encodes a question.opened broadcast once,
+// as the command that commits it does; every node then sends these bytes.
+func BenchmarkEncodeQuestionOpened(b *testing.B) {
 	data := questionOpened()
 	b.ReportAllocs()
 	var size int
 	for b.Loop() {
-		f, err := protocol.NewFrame(protocol.TypeQuestionOpened, data)
+		f, err := protocol.EncodeBroadcast(protocol.TypeQuestionOpened, 42, data)
 		if err != nil {
 			b.Fatal(err)
 		}
-		f.Seq = 42
-		raw, err := json.Marshal(f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		size = len(raw)
+		size = len(f.Raw)
 	}
 	b.ReportMetric(float64(size), "bytes/frame")
 }

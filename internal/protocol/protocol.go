@@ -6,6 +6,8 @@ package protocol
 
 import (
 	"encoding/json"
+	"fmt"
+	"time"
 
 	"github.com/quizcast/quizcast/internal/quiz"
 )
@@ -41,15 +43,6 @@ type Frame struct {
 	ID   string          `json:"id,omitempty"`
 	Seq  int64           `json:"seq,omitempty"`
 	Data json.RawMessage `json:"data"`
-}
-
-// NewFrame encodes data into a frame.
-func NewFrame(typ string, data any) (Frame, error) {
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return Frame{}, err
-	}
-	return Frame{Type: typ, Data: raw}, nil
 }
 
 // PublicQuestion is a question as students see it: never the answer.
@@ -199,14 +192,147 @@ type KickCommand struct {
 	UserID string `json:"user_id"`
 }
 
+// Broadcast is a broadcast frame encoded once, at its commit: the bytes are
+// stored in session_broadcasts, added to the Redis history, published, and
+// written to every socket unchanged. Type and Deadline let hubs act on it
+// without decoding Raw.
+type Broadcast struct {
+	Seq      int64
+	Type     string
+	Deadline time.Time // question.opened only
+	Raw      []byte    // the whole frame: {"type":…,"seq":N,"data":{…}}
+}
+
+// EncodeBroadcast encodes a broadcast frame with its seq.
+func EncodeBroadcast(typ string, seq int64, data any) (Broadcast, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return Broadcast{}, fmt.Errorf("encode %s: %w", typ, err)
+	}
+	frame, err := json.Marshal(Frame{Type: typ, Seq: seq, Data: raw})
+	if err != nil {
+		return Broadcast{}, fmt.Errorf("encode %s: %w", typ, err)
+	}
+	b := Broadcast{Seq: seq, Type: typ, Raw: frame}
+	if d, ok := data.(QuestionOpened); ok {
+		// As the frame carries it (milliseconds), so every node agrees.
+		b.Deadline = time.Time(d.Deadline).UTC().Truncate(time.Millisecond)
+	}
+	return b, nil
+}
+
+// ParseBroadcast reads back a broadcast from its stored bytes (gap filling
+// from PostgreSQL, the Redis history): the frame is decoded for its seq,
+// type and deadline, and Raw keeps the bytes as they were.
+func ParseBroadcast(raw []byte) (Broadcast, error) {
+	var f Frame
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return Broadcast{}, fmt.Errorf("decode broadcast: %w", err)
+	}
+	if f.Seq <= 0 || f.Type == "" {
+		return Broadcast{}, fmt.Errorf("decode broadcast: no seq or type")
+	}
+	b := Broadcast{Seq: f.Seq, Type: f.Type, Raw: raw}
+	if f.Type == TypeQuestionOpened {
+		var d QuestionOpened
+		if err := json.Unmarshal(f.Data, &d); err != nil {
+			return Broadcast{}, fmt.Errorf("decode question.opened: %w", err)
+		}
+		b.Deadline = time.Time(d.Deadline)
+	}
+	return b, nil
+}
+
+// Encode encodes a direct frame (no id, no seq).
+func Encode(typ string, data any) ([]byte, error) {
+	return EncodeReply("", typ, data)
+}
+
+// EncodeReply encodes a direct frame echoing the client's request id.
+func EncodeReply(id, typ string, data any) ([]byte, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", typ, err)
+	}
+	frame, err := json.Marshal(Frame{Type: typ, ID: id, Data: raw})
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", typ, err)
+	}
+	return frame, nil
+}
+
 // Envelope is what travels between nodes on a session's channel: the
-// broadcasts (in seq order) and what goes to particular users.
+// broadcasts (in seq order) and what goes to particular users, every frame
+// already encoded.
 type Envelope struct {
-	Frames []Frame `json:"frames,omitempty"`
-	// Results go to each named participant after a close.
-	Results map[string]Frame `json:"results,omitempty"`
+	Broadcasts []Broadcast
+	// Results go to each named participant after a close, right after the
+	// leaderboard broadcast of the same envelope.
+	Results map[string][]byte
 	// Teacher frames go to the session's teacher (progress, participants).
-	Teacher []Frame `json:"teacher,omitempty"`
+	Teacher [][]byte
 	// Kick closes the named user's sockets with 4403.
-	Kick string `json:"kick,omitempty"`
+	Kick string
+}
+
+// Empty reports whether the envelope carries nothing.
+func (e Envelope) Empty() bool {
+	return len(e.Broadcasts) == 0 && len(e.Results) == 0 && len(e.Teacher) == 0 && e.Kick == ""
+}
+
+// wireEnvelope is an Envelope on the wire between nodes; frames travel as
+// the bytes they were encoded to.
+type wireEnvelope struct {
+	Broadcasts []json.RawMessage          `json:"b,omitempty"`
+	Results    map[string]json.RawMessage `json:"r,omitempty"`
+	Teacher    []json.RawMessage          `json:"t,omitempty"`
+	Kick       string                     `json:"k,omitempty"`
+}
+
+// MarshalEnvelope encodes an envelope for the inter-node channel.
+func MarshalEnvelope(e Envelope) ([]byte, error) {
+	w := wireEnvelope{Kick: e.Kick}
+	for _, b := range e.Broadcasts {
+		w.Broadcasts = append(w.Broadcasts, b.Raw)
+	}
+	if len(e.Results) > 0 {
+		w.Results = make(map[string]json.RawMessage, len(e.Results))
+		for k, v := range e.Results {
+			w.Results[k] = v
+		}
+	}
+	for _, t := range e.Teacher {
+		w.Teacher = append(w.Teacher, t)
+	}
+	raw, err := json.Marshal(w)
+	if err != nil {
+		return nil, fmt.Errorf("encode envelope: %w", err)
+	}
+	return raw, nil
+}
+
+// UnmarshalEnvelope decodes what MarshalEnvelope encoded.
+func UnmarshalEnvelope(raw []byte) (Envelope, error) {
+	var w wireEnvelope
+	if err := json.Unmarshal(raw, &w); err != nil {
+		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
+	}
+	e := Envelope{Kick: w.Kick}
+	for _, r := range w.Broadcasts {
+		b, err := ParseBroadcast(r)
+		if err != nil {
+			return Envelope{}, err
+		}
+		e.Broadcasts = append(e.Broadcasts, b)
+	}
+	if len(w.Results) > 0 {
+		e.Results = make(map[string][]byte, len(w.Results))
+		for k, v := range w.Results {
+			e.Results[k] = v
+		}
+	}
+	for _, t := range w.Teacher {
+		e.Teacher = append(e.Teacher, t)
+	}
+	return e, nil
 }

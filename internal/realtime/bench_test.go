@@ -2,7 +2,6 @@ package realtime
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,7 +24,7 @@ import (
 // seq 0 and never needs to fill a gap (the benchmark publishes in order).
 type emptyStore struct{}
 
-func (emptyStore) Broadcasts(context.Context, string, int64, int64) ([]protocol.Frame, error) {
+func (emptyStore) Broadcasts(context.Context, string, int64, int64) ([]protocol.Broadcast, error) {
 	return nil, nil
 }
 func (emptyStore) Seq(context.Context, string) (int64, error) { return 0, nil }
@@ -108,14 +107,11 @@ func benchFanout(b *testing.B, n int) {
 	}()
 
 	now := time.Now()
-	data, err := json.Marshal(protocol.QuestionOpened{
+	data := protocol.QuestionOpened{
 		Question: protocol.PublicQuestion{ID: "q", Text: "Which planet is known as the red planet?", Kind: quiz.KindSingle,
 			Options:    []quiz.Option{{ID: "a", Text: "Venus"}, {ID: "b", Text: "Mars"}, {ID: "c", Text: "Jupiter"}, {ID: "d", Text: "Saturn"}},
 			TimeLimitS: 20, Points: 1000},
 		OpenedAt: quiz.Time(now), Deadline: quiz.Time(now.Add(time.Hour)),
-	})
-	if err != nil {
-		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -123,7 +119,11 @@ func benchFanout(b *testing.B, n int) {
 	for b.Loop() {
 		seq++
 		got.Add(n)
-		env := protocol.Envelope{Frames: []protocol.Frame{{Type: protocol.TypeQuestionOpened, Seq: seq, Data: data}}}
+		f, err := protocol.EncodeBroadcast(protocol.TypeQuestionOpened, seq, data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		env := protocol.Envelope{Broadcasts: []protocol.Broadcast{f}}
 		if err := broker.Publish(ctx, session, env); err != nil {
 			b.Fatal(err)
 		}

@@ -6,7 +6,6 @@ package realtime
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -63,20 +62,16 @@ func NewRedisBroker(rdb *redis.Client, historyLen int64) *RedisBroker {
 // Publish adds the broadcasts to the history and publishes the envelope in
 // one MULTI, so a node that sees the message can also find it in history.
 func (b *RedisBroker) Publish(ctx context.Context, sessionID string, env protocol.Envelope) error {
-	payload, err := json.Marshal(env)
+	payload, err := protocol.MarshalEnvelope(env)
 	if err != nil {
-		return fmt.Errorf("encode envelope: %w", err)
+		return err
 	}
 	pipe := b.rdb.TxPipeline()
-	if len(env.Frames) > 0 {
+	if len(env.Broadcasts) > 0 {
 		key := historyKey(sessionID)
-		for _, f := range env.Frames {
-			raw, err := json.Marshal(f)
-			if err != nil {
-				return fmt.Errorf("encode frame: %w", err)
-			}
+		for _, f := range env.Broadcasts {
 			pipe.XAdd(ctx, &redis.XAddArgs{Stream: key, MaxLen: b.historyLen,
-				Values: []any{"seq", strconv.FormatInt(f.Seq, 10), "frame", raw}})
+				Values: []any{"seq", strconv.FormatInt(f.Seq, 10), "frame", f.Raw}})
 		}
 		pipe.Expire(ctx, key, b.historyTTL)
 	}
@@ -152,8 +147,8 @@ func (b *RedisBroker) Run(ctx context.Context, deliver Deliver) error {
 			if !ok {
 				return nil
 			}
-			var env protocol.Envelope
-			if err := json.Unmarshal([]byte(m.Payload), &env); err != nil {
+			env, err := protocol.UnmarshalEnvelope([]byte(m.Payload))
+			if err != nil {
 				continue
 			}
 			deliver(strings.TrimPrefix(m.Channel, channelPrefix), env)
@@ -195,13 +190,8 @@ func (b *MemoryBroker) Publish(_ context.Context, sessionID string, env protocol
 		h = map[int64][]byte{}
 		b.history[sessionID] = h
 	}
-	for _, f := range env.Frames {
-		raw, err := json.Marshal(f)
-		if err != nil {
-			b.mu.Unlock()
-			return err
-		}
-		h[f.Seq] = raw
+	for _, f := range env.Broadcasts {
+		h[f.Seq] = f.Raw
 	}
 	if len(h) > b.historyLen {
 		seqs := make([]int64, 0, len(h))

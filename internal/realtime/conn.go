@@ -2,7 +2,6 @@ package realtime
 
 import (
 	"context"
-	"encoding/json"
 	"sync"
 	"time"
 
@@ -92,23 +91,18 @@ func (c *conn) sendBroadcast(seq int64, raw []byte) {
 	c.enqueue(raw)
 }
 
-// sendFrame queues a direct message.
-func (c *conn) sendFrame(f protocol.Frame) {
-	raw, err := json.Marshal(f)
-	if err != nil {
-		return
-	}
-	c.enqueue(raw)
+// send queues an encoded direct message.
+func (c *conn) send(frame []byte) {
+	c.enqueue(frame)
 }
 
 // reply sends a direct message echoing the client's request id.
 func (c *conn) reply(reqID, typ string, data any) {
-	f, err := protocol.NewFrame(typ, data)
+	frame, err := protocol.EncodeReply(reqID, typ, data)
 	if err != nil {
 		return
 	}
-	f.ID = reqID
-	c.sendFrame(f)
+	c.send(frame)
 }
 
 // closeWith asks the writer to close the socket with code; with flush it

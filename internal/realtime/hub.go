@@ -2,7 +2,6 @@ package realtime
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"sync"
 	"time"
@@ -14,7 +13,7 @@ import (
 // BroadcastStore is where the hubs find broadcasts they missed: the
 // sessions' counters and their recorded broadcasts in PostgreSQL.
 type BroadcastStore interface {
-	Broadcasts(ctx context.Context, sessionID string, after, upto int64) ([]protocol.Frame, error)
+	Broadcasts(ctx context.Context, sessionID string, after, upto int64) ([]protocol.Broadcast, error)
 	Seq(ctx context.Context, sessionID string) (int64, error)
 	Seqs(ctx context.Context, sessionIDs []string) (map[string]int64, error)
 }
@@ -64,13 +63,13 @@ type hub struct {
 	started  bool
 	conns    map[*conn]struct{}
 	last     int64
-	pending  map[int64]protocol.Frame
+	pending  map[int64]protocol.Broadcast
 	recent   []seqFrame
 	filling  bool
 	ended    bool // session.ended was delivered
 	deadline *time.Timer
 	// results wait for the leaderboard broadcast (by seq) they follow.
-	results map[int64]map[string]protocol.Frame
+	results map[int64]map[string][]byte
 }
 
 // acquire returns the session's hub, subscribing the node to the session
@@ -89,7 +88,7 @@ func (h *Hubs) acquire(ctx context.Context, sessionID, schoolID string) (*hub, e
 		return hb, nil
 	}
 	hb = &hub{hubs: h, id: sessionID, schoolID: schoolID, ready: make(chan struct{}), refs: 1,
-		conns: map[*conn]struct{}{}, pending: map[int64]protocol.Frame{}}
+		conns: map[*conn]struct{}{}, pending: map[int64]protocol.Broadcast{}}
 	h.hubs[sessionID] = hb
 	// Subscribing under the lock orders it with a previous hub's
 	// unsubscribe of the same channel.
@@ -171,7 +170,7 @@ func (hb *hub) receive(env protocol.Envelope) {
 	hb.mu.Lock()
 	defer hb.mu.Unlock()
 	var board int64 // the leaderboard the results follow
-	for _, f := range env.Frames {
+	for _, f := range env.Broadcasts {
 		if !hb.started || f.Seq > hb.last {
 			hb.pending[f.Seq] = f
 		}
@@ -183,7 +182,7 @@ func (hb *hub) receive(env protocol.Envelope) {
 		if board > hb.last || !hb.started {
 			// Sent right after their leaderboard, before what follows it.
 			if hb.results == nil {
-				hb.results = map[int64]map[string]protocol.Frame{}
+				hb.results = map[int64]map[string][]byte{}
 			}
 			hb.results[board] = env.Results
 		} else {
@@ -194,7 +193,7 @@ func (hb *hub) receive(env protocol.Envelope) {
 	for c := range hb.conns {
 		if c.teacher {
 			for _, f := range env.Teacher {
-				c.sendFrame(f)
+				c.send(f)
 			}
 		}
 		if env.Kick != "" && c.id.UserID == env.Kick {
@@ -209,10 +208,10 @@ func (hb *hub) receive(env protocol.Envelope) {
 
 // sendResults gives each local participant its result. Called with hb.mu
 // held.
-func (hb *hub) sendResults(results map[string]protocol.Frame) {
+func (hb *hub) sendResults(results map[string][]byte) {
 	for c := range hb.conns {
 		if f, ok := results[c.id.UserID]; ok {
-			c.sendFrame(f)
+			c.send(f)
 		}
 	}
 }
@@ -238,11 +237,7 @@ func (hb *hub) flush() (ended bool) {
 		}
 		delete(hb.pending, f.Seq)
 		hb.last = f.Seq
-		raw, err := json.Marshal(f)
-		if err != nil {
-			hb.hubs.log.Error("encode broadcast", "err", err)
-			continue
-		}
+		raw := f.Raw
 		hb.recent = append(hb.recent, seqFrame{seq: f.Seq, raw: raw})
 		if len(hb.recent) > recentFrames {
 			hb.recent = hb.recent[len(hb.recent)-recentFrames:]
@@ -312,17 +307,13 @@ func (hb *hub) fillTo(after, upto int64) {
 // watchDeadline closes the question at its deadline from this node too;
 // the sweeper of every node does it as well, so a dead node changes
 // nothing. Called with hb.mu held.
-func (hb *hub) watchDeadline(f protocol.Frame) {
+func (hb *hub) watchDeadline(f protocol.Broadcast) {
 	switch f.Type {
 	case protocol.TypeQuestionOpened:
-		var d protocol.QuestionOpened
-		if err := json.Unmarshal(f.Data, &d); err != nil {
-			return
-		}
 		if hb.deadline != nil {
 			hb.deadline.Stop()
 		}
-		wait := time.Until(time.Time(d.Deadline)) + 5*time.Millisecond
+		wait := time.Until(f.Deadline) + 5*time.Millisecond
 		hb.deadline = time.AfterFunc(max(wait, 0), func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -354,9 +345,7 @@ func (hb *hub) add(c *conn, snapSeq int64) {
 			return
 		}
 		for _, f := range frames {
-			if raw, err := json.Marshal(f); err == nil {
-				c.sendBroadcast(f.Seq, raw)
-			}
+			c.sendBroadcast(f.Seq, f.Raw)
 		}
 	}
 	for _, r := range hb.recent {

@@ -173,11 +173,11 @@ func (p *Presence) sendProgress(ctx context.Context, sessionID, questionID strin
 			pr.Distribution[opt] = n
 		}
 	}
-	f, err := protocol.NewFrame(protocol.TypeAnswerProgress, pr)
+	f, err := protocol.Encode(protocol.TypeAnswerProgress, pr)
 	if err != nil {
 		return true
 	}
-	if err := p.broker.Publish(ctx, sessionID, protocol.Envelope{Teacher: []protocol.Frame{f}}); err != nil {
+	if err := p.broker.Publish(ctx, sessionID, protocol.Envelope{Teacher: [][]byte{f}}); err != nil {
 		p.log.Warn("publishing progress failed", "session_id", sessionID, "err", err)
 	}
 	return true

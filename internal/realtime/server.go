@@ -93,7 +93,7 @@ type Sessions interface {
 	Kick(ctx context.Context, id auth.Identity, sessionID, studentID string) error
 	Joined(ctx context.Context, sess quiz.Session, studentID string) (int, error)
 	Left(ctx context.Context, sess quiz.Session, studentID string)
-	PublishTeacher(ctx context.Context, sessionID string, f protocol.Frame)
+	PublishTeacher(ctx context.Context, sessionID string, frame []byte)
 }
 
 // Server accepts the sockets of live sessions on this node.
@@ -230,10 +230,8 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, adm *Admission) {
 	}
 	// The handler may wait for the writer here (a long replay), the hub
 	// never does.
-	if f, err := protocol.NewFrame(protocol.TypeWelcome, welcome); err == nil {
-		if raw, err := json.Marshal(f); err == nil {
-			c.enqueueWait(raw)
-		}
+	if raw, err := protocol.Encode(protocol.TypeWelcome, welcome); err == nil {
+		c.enqueueWait(raw)
 	}
 	for _, raw := range missed {
 		c.enqueueWait(raw)
@@ -291,7 +289,7 @@ func (s *Server) joined(ctx context.Context, sess quiz.Session, c *conn) {
 		return
 	}
 	connected := s.presence.connect(ctx, sess.ID)
-	f, err := protocol.NewFrame(protocol.TypeParticipants, protocol.Participants{Count: count, Connected: connected,
+	f, err := protocol.Encode(protocol.TypeParticipants, protocol.Participants{Count: count, Connected: connected,
 		Joined: []protocol.Participant{{UserID: c.id.UserID, Name: c.name}}, Left: []string{}})
 	if err == nil {
 		s.sessions.PublishTeacher(ctx, sess.ID, f)
@@ -301,7 +299,7 @@ func (s *Server) joined(ctx context.Context, sess quiz.Session, c *conn) {
 func (s *Server) left(ctx context.Context, sess quiz.Session, c *conn) {
 	connected := s.presence.disconnect(ctx, sess.ID)
 	s.sessions.Left(ctx, sess, c.id.UserID)
-	f, err := protocol.NewFrame(protocol.TypeParticipants, protocol.Participants{
+	f, err := protocol.Encode(protocol.TypeParticipants, protocol.Participants{
 		Count: s.presence.participants(ctx, sess.ID), Connected: connected,
 		Joined: []protocol.Participant{}, Left: []string{c.id.UserID}})
 	if err == nil {
