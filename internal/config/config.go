@@ -46,6 +46,10 @@ type Server struct {
 	// DBMaxConns sizes the node's PostgreSQL pool (pool_max_conns in
 	// DATABASE_URL wins).
 	DBMaxConns int
+	// DBAnswerConns sizes the node's second PostgreSQL pool, the answer
+	// writer's alone (one connection per batch in flight), so answers and
+	// commands cannot starve each other.
+	DBAnswerConns int
 }
 
 // Worker is the configuration of cmd/eventworker.
@@ -179,6 +183,7 @@ func LoadServer(get Getenv) (Server, error) {
 		OutboxBatchSize:    r.integer("OUTBOX_BATCH_SIZE", 500, 1, 10_000),
 		OutboxPollInterval: r.duration("OUTBOX_POLL_INTERVAL", 500*time.Millisecond, 10*time.Millisecond, time.Minute),
 		DBMaxConns:         r.integer("DB_MAX_CONNS", 16, 2, 1000),
+		DBAnswerConns:      r.integer("DB_ANSWER_CONNS", 4, 1, 64),
 	}
 	if c.NodeID == "" {
 		host, _ := os.Hostname()

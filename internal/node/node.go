@@ -45,6 +45,9 @@ type Options struct {
 	// Topology names the RabbitMQ exchange the relay publishes to (zero:
 	// the production topology).
 	Topology rabbitmq.Topology
+	// AnswerPool is the answer writer's own pool (nil: the node's pool);
+	// the caller closes it.
+	AnswerPool *pgxpool.Pool
 }
 
 // BroadcastRetention is how long the broadcasts of an ended session are
@@ -102,7 +105,12 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	outboxStore := postgres.NewOutboxStore(pool)
 	waker := outbox.NewWaker(outboxStore.Notify, 20*time.Millisecond, log)
 	sessionStore := postgres.NewSessionStore(pool, waker.Kick)
-	n.writer = postgres.NewAnswerWriter(pool, log, postgres.AnswerWriterConfig{Linger: time.Millisecond, AfterCommit: waker.Kick})
+	answerPool := opts.AnswerPool
+	if answerPool == nil {
+		answerPool = pool
+	}
+	n.writer = postgres.NewAnswerWriter(answerPool, log, postgres.AnswerWriterConfig{
+		Writers: int(answerPool.Config().MaxConns), Linger: time.Millisecond, AfterCommit: waker.Kick})
 	broker := realtime.NewRedisBroker(rdb, opts.HistoryLen)
 	presence := realtime.NewPresence(rdb, broker, log, 250*time.Millisecond)
 	sessions := live.New(sessionStore, pol, n.writer, broker, presence, log)

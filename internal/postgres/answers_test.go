@@ -56,7 +56,9 @@ func running(t *testing.T, pool *pgxpool.Pool, n int) (fixture, []string, quiz.S
 // encoding of the live service.
 func command(store *postgres.SessionStore, f fixture, cmd quiz.Command) (postgres.Committed, error) {
 	ctx := context.Background()
-	questions := func(s quiz.Session) ([]quiz.Question, error) { return store.Questions(ctx, s.SchoolID, s.QuizID, s.QuizVersion) }
+	questions := func(s quiz.Session) ([]quiz.Question, error) {
+		return store.Questions(ctx, s.SchoolID, s.QuizID, s.QuizVersion)
+	}
 	by := quiz.Actor{UserID: f.teacher, App: quiz.AppWhiteboard}
 	return store.Command(ctx, f.school, f.session, live.Decide(questions, cmd, by, time.Now().UTC().Truncate(time.Millisecond)))
 }

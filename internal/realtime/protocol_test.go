@@ -455,7 +455,9 @@ func TestCommittedButNeverPublished(t *testing.T) {
 	}
 	// Commit through the store alone: nothing is published.
 	store := postgres.NewSessionStore(cl.Pool, nil)
-	questions := func(s quiz.Session) ([]quiz.Question, error) { return store.Questions(ctx, s.SchoolID, s.QuizID, s.QuizVersion) }
+	questions := func(s quiz.Session) ([]quiz.Question, error) {
+		return store.Questions(ctx, s.SchoolID, s.QuizID, s.QuizVersion)
+	}
 	start := live.Decide(questions, quiz.CommandStart, quiz.Actor{UserID: sc.TeacherID, App: quiz.AppWhiteboard}, time.Now().UTC())
 	if _, err := store.Command(ctx, school, sess.ID, start); err != nil {
 		t.Fatal(err)
