@@ -303,11 +303,13 @@ WITH open AS (
 ), p AS (
 	SELECT student_id, kicked_at IS NOT NULL AS kicked FROM session_participants WHERE session_id = $1
 )
-SELECT coalesce(p.student_id, a.student_id), u.name, p.student_id IS NOT NULL, coalesce(p.kicked, false),
-	coalesce(a.score, 0), m.student_id IS NOT NULL, m.choices, m.correct, coalesce(m.points, 0)
-FROM p FULL JOIN a ON a.student_id = p.student_id
-JOIN users u ON u.id = coalesce(p.student_id, a.student_id)
-LEFT JOIN m ON m.student_id = u.id`
+SELECT x.id, (SELECT name FROM users WHERE id = x.id), x.joined, x.kicked, x.score,
+	m.student_id IS NOT NULL, m.choices, m.correct, coalesce(m.points, 0)
+FROM (
+	SELECT coalesce(p.student_id, a.student_id) AS id, p.student_id IS NOT NULL AS joined,
+		coalesce(p.kicked, false) AS kicked, coalesce(a.score, 0) AS score
+	FROM p FULL JOIN a ON a.student_id = p.student_id
+) x LEFT JOIN m ON m.student_id = x.id`
 
 // writeSQL saves everything a command changed in one statement: the
 // session, the close of its question, the opening of the next, the
