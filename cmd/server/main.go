@@ -98,7 +98,7 @@ func serve(ctx context.Context, cfg config.Server, debugAddr string, log *slog.L
 		return err
 	}
 	defer pool.Close()
-	answerPool, err := postgres.Connect(ctx, cfg.DatabaseURL, int32(cfg.DBAnswerConns))
+	answerPool, err := postgres.ConnectAnswers(ctx, cfg.DatabaseURL, int32(cfg.DBAnswerConns))
 	if err != nil {
 		return err
 	}

@@ -72,7 +72,13 @@ func answer(f fixture, sess quiz.Session, student string, choice string) postgre
 
 func startWriter(t *testing.T, pool *pgxpool.Pool) *postgres.AnswerWriter {
 	t.Helper()
-	w := postgres.NewAnswerWriter(pool, slog.New(slog.NewTextHandler(io.Discard, nil)), postgres.AnswerWriterConfig{Linger: time.Millisecond})
+	// The answer pool as the server opens it (generic plans).
+	answers, err := postgres.ConnectAnswers(context.Background(), pool.Config().ConnString(), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(answers.Close)
+	w := postgres.NewAnswerWriter(answers, slog.New(slog.NewTextHandler(io.Discard, nil)), postgres.AnswerWriterConfig{Linger: time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()

@@ -406,6 +406,9 @@ func rollback(conn *pgx.Conn) {
 func readRoom(ctx context.Context, conn *pgx.Conn, schoolID, sessionID string, due time.Time) (quiz.Room, error) {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
+	// The players' read touches the partitioned answers table, where
+	// PostgreSQL would plan it afresh at every command.
+	b.Queue("SET LOCAL plan_cache_mode = force_generic_plan")
 	if due.IsZero() {
 		b.Queue(lockSessionSQL, sessionID, schoolID)
 		b.Queue(lockCurrentSQL, sessionID)
@@ -415,8 +418,10 @@ func readRoom(ctx context.Context, conn *pgx.Conn, schoolID, sessionID string, d
 	b.Queue(playersSQL, sessionID)
 	br := conn.SendBatch(ctx, b)
 	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return quiz.Room{}, mapError(err)
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			return quiz.Room{}, mapError(err)
+		}
 	}
 	var room quiz.Room
 	var idx int
