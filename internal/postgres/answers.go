@@ -76,9 +76,12 @@ WITH i AS (
 		WITH ORDINALITY AS i(id, school_id, session_id, created_at, classroom_id, quiz_id, question_id,
 			idx, student_id, choices, correct, points, received_at, response_ms, payload, n)
 ), sq AS (
-	SELECT session_id, question_id, closed_at, deadline FROM session_questions
-	WHERE (session_id, question_id) IN (SELECT session_id, question_id FROM i)
-	ORDER BY session_id, question_id FOR SHARE
+	SELECT q.session_id, q.question_id, q.closed_at, q.deadline
+	FROM (SELECT DISTINCT session_id, question_id FROM i ORDER BY 1, 2) k,
+		-- OFFSET 0 keeps this a lookup by key per question of the batch,
+		-- whatever the size of session_questions.
+		LATERAL (SELECT * FROM session_questions s WHERE s.session_id = k.session_id AND s.question_id = k.question_id OFFSET 0) q
+	FOR SHARE OF q
 ), kicked AS (
 	SELECT p.session_id, p.student_id FROM session_participants p
 	WHERE (p.session_id, p.student_id) IN (SELECT session_id, student_id FROM i) AND p.kicked_at IS NOT NULL
