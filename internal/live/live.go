@@ -139,16 +139,12 @@ func (s *Service) ListByClassroom(ctx context.Context, id auth.Identity, classro
 	return s.store.ListByClassroom(ctx, id.SchoolID, classroomID, live, p)
 }
 
-// Command names a teacher's session command.
-type Command string
+// Command names a session command (quiz.Command); a teacher may give
+// the four below, close_due is the server's own.
+type Command = quiz.Command
 
 // The teacher's commands.
-const (
-	CommandStart Command = "start"
-	CommandNext  Command = "next"
-	CommandClose Command = "close"
-	CommandEnd   Command = "end"
-)
+const CommandStart, CommandNext, CommandClose, CommandEnd = quiz.CommandStart, quiz.CommandNext, quiz.CommandClose, quiz.CommandEnd
 
 // Do runs a teacher's command, publishes what it broadcast and returns the
 // snapshot after it.
@@ -179,7 +175,7 @@ func (s *Service) Command(ctx context.Context, id auth.Identity, sess quiz.Sessi
 		return protocol.Snapshot{}, err
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	c, err := s.store.Command(ctx, sess.SchoolID, sess.ID, s.decide(ctx, quiz.Command(cmd), quiz.Actor{UserID: id.UserID, App: app}, now))
+	c, err := s.store.Command(ctx, sess.SchoolID, sess.ID, s.decide(ctx, cmd, quiz.Actor{UserID: id.UserID, App: app}, now))
 	if err != nil {
 		return protocol.Snapshot{}, err
 	}
