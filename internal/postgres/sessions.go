@@ -529,9 +529,11 @@ func outboxRows(evs []quiz.Event) (ids, names, payloads []string, err error) {
 	return ids, names, payloads, nil
 }
 
+// dueSessionsSQL is every node's sweep, every 250 ms: one table, through
+// the partial index session_questions_open_idx.
 const dueSessionsSQL = `
-SELECT s.school_id, s.id FROM session_questions sq JOIN sessions s ON s.id = sq.session_id
-WHERE sq.closed_at IS NULL AND sq.deadline <= $1 ORDER BY sq.deadline LIMIT $2`
+SELECT school_id, session_id FROM session_questions
+WHERE closed_at IS NULL AND deadline <= $1 ORDER BY deadline LIMIT $2`
 
 // SessionRef names a session with its school.
 type SessionRef struct {

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"reflect"
+	"slices"
 	"sort"
 	"sync/atomic"
 	"testing"
@@ -115,6 +116,10 @@ func TestCommandRoundTrips(t *testing.T) {
 		c = run("next with a question open", quiz.CommandNext)
 		if c.Transition.Closed == nil || c.Transition.Closed.Answered != 1 || len(c.Broadcasts) != 3 {
 			t.Fatalf("next closed %+v with %d broadcasts", c.Transition.Closed, len(c.Broadcasts))
+		}
+		due, err := store.DueSessions(ctx, time.Now().UTC().Add(time.Minute), 100)
+		if err != nil || !slices.Contains(due, postgres.SessionRef{SchoolID: f.school, SessionID: f.session}) {
+			t.Fatalf("due sessions %v (%v), want this one", due, err)
 		}
 		if !closeDue("close_due at the deadline", time.Now().UTC().Add(time.Minute)) {
 			t.Fatal("the due question was not closed")
