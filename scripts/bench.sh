@@ -6,10 +6,16 @@
 # The results (JSON, the table, node logs, heap profile) are kept in .bench/.
 #
 # Knobs (environment): BENCH_BASEPORT (28432: services), BENCH_HTTP_PORT
-# (18080: node A; B, worker and pprof listeners follow), BENCH_CLASSROOMS (334),
-# BENCH_QUESTIONS (20), BENCH_SOCKETS (one node's sockets; default the
-# file-descriptor limit minus headroom, at most 20000), BENCH_EVENT_RATE
-# (20000), BENCH_ANSWERS (10000000), BENCH_MICRO (1 = run them).
+# (18080: node A; B, worker and pprof listeners follow), BENCH_SCENARIOS
+# ("connections sweep pipeline reports"; "run" is the older fixed-interval
+# scenario), BENCH_ROOMS or BENCH_CLASSROOMS (334), BENCH_PACES
+# ("10s/quiet,10s,5s,3s,1s": the sweep's paces, /quiet = no answers),
+# BENCH_PACE_QUESTIONS (6 per pace), BENCH_QUESTIONS (20, run only),
+# BENCH_SOCKETS (one node's sockets; default the file-descriptor limit minus
+# headroom, at most 20000), BENCH_EVENT_RATE (20000), BENCH_ANSWERS
+# (10000000), BENCH_MICRO (1 = run them).
+# Quick check of the sweep alone:
+#   BENCH_SCENARIOS=sweep BENCH_ROOMS=40 BENCH_PACES=5s,2s BENCH_MICRO=0 make bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -42,7 +48,8 @@ trap 'exit 130' INT TERM
 
 step() { printf '\n[bench %3ds] %s\n' $(($(date +%s) - started)) "$*"; }
 
-# Every socket is a file descriptor on both ends: take the hard limit.
+# Every socket is a file descriptor on both ends (the sweep: 10,354 in the
+# load generator, about half of them in each node): take the hard limit.
 ulimit -n "$(ulimit -Hn)"
 fdlimit=$(ulimit -n)
 sockets=${BENCH_SOCKETS:-$((fdlimit > 20100 ? 20000 : fdlimit - 100))}
@@ -96,28 +103,52 @@ settle() {
   echo "(not settled after 180 s: $open sockets open, $left outbox rows)"
 }
 
-classrooms=${BENCH_CLASSROOMS:-334}
+scenarios=" ${BENCH_SCENARIOS:-connections sweep pipeline reports} "
+want() { [[ $scenarios == *" $1 "* ]]; }
+classrooms=${BENCH_ROOMS:-${BENCH_CLASSROOMS:-334}}
+paces=${BENCH_PACES:-10s/quiet,10s,5s,3s,1s}
+pace_questions=${BENCH_PACE_QUESTIONS:-6}
 per_room=30
-seed_rooms=$(((sockets + per_room - 1) / per_room))
-seed_rooms=$((seed_rooms > classrooms ? seed_rooms : classrooms))
-step "seeding $seed_rooms classrooms × $per_room students (COPY)"
-bin/loadgen seed -classrooms "$seed_rooms" -students $per_room -questions 40 -out "$dir/credentials.json"
+seed_rooms=$classrooms
+if want connections; then
+  seed_rooms=$(((sockets + per_room - 1) / per_room))
+  seed_rooms=$((seed_rooms > classrooms ? seed_rooms : classrooms))
+fi
+# The sweep plays every pace in the same sessions: questions for all.
+npaces=$(tr ',' '\n' <<<"$paces" | grep -c .)
+questions=$((npaces * pace_questions > 40 ? npaces * pace_questions : 40))
+step "seeding $seed_rooms classrooms × $per_room students, $questions questions each (COPY)"
+bin/loadgen seed -classrooms "$seed_rooms" -students $per_room -questions "$questions" -out "$dir/credentials.json"
 
-step "connections: $sockets idle sockets on node A (fd limit $fdlimit)"
-bin/loadgen connections -creds "$dir/credentials.json" -node "$node_a" -pid "$pid_a" \
-  -debug "http://127.0.0.1:$debug_a" -heap-out "$out/heap-connections.pb.gz" \
-  -sockets "$sockets" -json "$out/connections.json" || echo "connections scenario failed"
-settle
+if want connections; then
+  step "connections: $sockets idle sockets on node A (fd limit $fdlimit)"
+  bin/loadgen connections -creds "$dir/credentials.json" -node "$node_a" -pid "$pid_a" \
+    -debug "http://127.0.0.1:$debug_a" -heap-out "$out/heap-connections.pb.gz" \
+    -sockets "$sockets" -json "$out/connections.json" || echo "connections scenario failed"
+  settle
+fi
 
-step "fan-out + answers: $classrooms classrooms × $per_room students over 2 nodes"
-bin/loadgen run -creds "$dir/credentials.json" -nodes "$node_a,$node_b" -pids "$pid_a,$pid_b" \
-  -classrooms "$classrooms" -students $per_room -questions "${BENCH_QUESTIONS:-20}" -answer-from 5 \
-  -interval 1s -json "$out/run.json" || echo "run scenario failed"
-settle
+if want sweep; then
+  step "pace sweep: $classrooms rooms × $per_room students over 2 nodes, paces $paces, $pace_questions questions each"
+  bin/loadgen sweep -creds "$dir/credentials.json" -nodes "$node_a,$node_b" -pids "$pid_a,$pid_b" \
+    -classrooms "$classrooms" -students $per_room -paces "$paces" -questions "$pace_questions" \
+    -json "$out/sweep.json" -md "$out/sweep.md" || echo "sweep scenario failed"
+  settle
+fi
 
-step "pipeline: ${BENCH_EVENT_RATE:-20000} events/s for 10 s"
-bin/loadgen pipeline -creds "$dir/credentials.json" -rate "${BENCH_EVENT_RATE:-20000}" -duration 10s \
-  -json "$out/pipeline.json" || echo "pipeline scenario failed"
+if want run; then
+  step "fan-out + answers: $classrooms classrooms × $per_room students over 2 nodes"
+  bin/loadgen run -creds "$dir/credentials.json" -nodes "$node_a,$node_b" -pids "$pid_a,$pid_b" \
+    -classrooms "$classrooms" -students $per_room -questions "${BENCH_QUESTIONS:-20}" -answer-from 5 \
+    -interval 1s -json "$out/run.json" || echo "run scenario failed"
+  settle
+fi
+
+if want pipeline; then
+  step "pipeline: ${BENCH_EVENT_RATE:-20000} events/s for 10 s"
+  bin/loadgen pipeline -creds "$dir/credentials.json" -rate "${BENCH_EVENT_RATE:-20000}" -duration 10s \
+    -json "$out/pipeline.json" || echo "pipeline scenario failed"
+fi
 
 if [ "${BENCH_MICRO:-1}" = 1 ]; then
   step "microbenchmarks"
@@ -128,9 +159,11 @@ if [ "${BENCH_MICRO:-1}" = 1 ]; then
   grep -E '^(ok|FAIL|---)' "$out/micro.txt" || true
 fi
 
-step "reports: ${BENCH_ANSWERS:-10000000} answers by COPY, view refresh, endpoints"
-bin/loadgen reports -creds "$dir/credentials.json" -node "$node_a" -answers "${BENCH_ANSWERS:-10000000}" \
-  -json "$out/reports.json" || echo "reports scenario failed"
+if want reports; then
+  step "reports: ${BENCH_ANSWERS:-10000000} answers by COPY, view refresh, endpoints"
+  bin/loadgen reports -creds "$dir/credentials.json" -node "$node_a" -answers "${BENCH_ANSWERS:-10000000}" \
+    -json "$out/reports.json" || echo "reports scenario failed"
+fi
 
 step "done in $(($(date +%s) - started)) s"
 echo

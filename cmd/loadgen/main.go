@@ -6,6 +6,7 @@
 //
 //	loadgen seed         bulk-inserts schools, users, classrooms, enrolments and quizzes (COPY) and writes a credentials file
 //	loadgen run          N classrooms × S students + a teacher each, over several nodes: fan-out and answer figures
+//	loadgen sweep        the pace sweep: the same rooms at one `next` every 10 s, 5 s, 3 s, 1 s, one table row per pace
 //	loadgen connections  idle authenticated sockets on one node: RSS per socket, connect rate
 //	loadgen pipeline     events through outbox → RabbitMQ → worker → events: rate and lag
 //	loadgen reports      10M answers seeded by COPY, materialized view refresh, report endpoint latency
@@ -57,11 +58,12 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: loadgen seed|run|connections|pipeline|reports|table [flags]")
+		return errors.New("usage: loadgen seed|run|sweep|connections|pipeline|reports|table [flags]")
 	}
 	cmds := map[string]func(context.Context, []string) error{
 		"seed":        seedCmd,
 		"run":         runCmd,
+		"sweep":       sweepCmd,
 		"connections": connectionsCmd,
 		"pipeline":    pipelineCmd,
 		"reports":     reportsCmd,

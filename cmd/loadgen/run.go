@@ -16,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/quizcast/quizcast/internal/client"
-	"github.com/quizcast/quizcast/internal/quiz"
 )
 
 // RunResult is what `loadgen run` measured.
@@ -116,41 +115,22 @@ type student struct {
 
 func runCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
-	creds := fs.String("creds", "credentials.json", "credentials file written by seed")
-	nodesFlag := fs.String("nodes", "http://127.0.0.1:8080,http://127.0.0.1:8081", "server nodes (loopback only)")
-	pidsFlag := fs.String("pids", "", "PIDs of the node processes, in -nodes order (for RSS)")
-	classrooms := fs.Int("classrooms", 334, "classrooms to play")
-	students := fs.Int("students", 30, "students per classroom (≤ seeded)")
+	pf := addPlayFlags(fs)
 	questions := fs.Int("questions", 20, "questions each teacher opens")
 	answerFrom := fs.Int("answer-from", 5, "students answer questions from this index on (the first ones measure fan-out in a quiet room)")
 	interval := fs.Duration("interval", time.Second, "time between two questions")
 	thinkMin := fs.Duration("think-min", 50*time.Millisecond, "shortest think time")
 	thinkMax := fs.Duration("think-max", 700*time.Millisecond, "longest think time")
-	dialConc := fs.Int("dial-concurrency", 64, "handshakes in flight")
-	out := fs.String("json", "", "write the result as JSON to this file")
 	fs.String("timeout", "6m", "give up after")
 	_ = fs.Parse(args)
 	ctx, cancel := bounded(ctx, fs)
 	defer cancel()
 
-	nodes, err := nodeList(*nodesFlag)
+	ps, err := pf.resolve()
 	if err != nil {
 		return err
 	}
-	pids, err := parsePIDs(*pidsFlag)
-	if err != nil {
-		return err
-	}
-	seeded, err := loadSeeded(*creds)
-	if err != nil {
-		return err
-	}
-	if *classrooms > len(seeded.Classrooms) || *classrooms < 1 {
-		return fmt.Errorf("-classrooms: 1..%d seeded", len(seeded.Classrooms))
-	}
-	if *students < 1 || *students > len(seeded.Classrooms[0].Students) {
-		return fmt.Errorf("-students: 1..%d seeded", len(seeded.Classrooms[0].Students))
-	}
+	nodes, pids, seeded, classrooms, students := ps.nodes, ps.pids, ps.seeded, ps.classrooms, ps.students
 	if *questions < 1 || *questions > len(seeded.Classrooms[0].Questions) || *questions > 100 {
 		return fmt.Errorf("-questions: 1..%d seeded", len(seeded.Classrooms[0].Questions))
 	}
@@ -162,31 +142,26 @@ func runCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	m, err := newMinter()
-	if err != nil {
-		return err
-	}
-	res := &RunResult{Scenario: "run", Nodes: nodes, Classrooms: *classrooms, StudentsPerRoom: *students,
+	res := &RunResult{Scenario: "run", Nodes: nodes, Classrooms: classrooms, StudentsPerRoom: students,
 		Questions: *questions, AnswerFrom: *answerFrom, IntervalMs: interval.Milliseconds(),
-		ThinkMs: [2]int64{thinkMin.Milliseconds(), thinkMax.Milliseconds()}, SocketsPerNode: map[string]int{}}
+		ThinkMs: [2]int64{thinkMin.Milliseconds(), thinkMax.Milliseconds()}}
 	started := time.Now()
 
-	seededRooms := seeded.Classrooms[:*classrooms]
-	teacherNode := func(i int) string { return nodes[i%len(nodes)] }
-	sessions, err := createSessions(ctx, m, seededRooms, teacherNode)
+	m, seededRooms, sessions, err := ps.open(ctx)
 	if err != nil {
 		return err
 	}
+	teacherNode := ps.teacherNode
 	rooms := make([]*room, len(seededRooms))
 	var studs []*student
 	for i, sr := range seededRooms {
 		r := &room{seeded: sr, session: sessions[i], node: teacherNode(i),
 			sent: make([]atomic.Int64, *questions), recv: make([][]time.Duration, *questions)}
 		for q := range r.recv {
-			r.recv[q] = make([]time.Duration, *students)
+			r.recv[q] = make([]time.Duration, students)
 		}
 		rooms[i] = r
-		for j := range *students {
+		for j := range students {
 			studs = append(studs, &student{room: r, i: j, sent: make([]atomic.Int64, *questions),
 				ack: make([]time.Duration, *questions), ackAt: make([]int64, *questions), rej: map[string]int64{}})
 		}
@@ -195,52 +170,22 @@ func runCmd(ctx context.Context, args []string) error {
 
 	// Open every socket: the teachers, then the students, each room split
 	// over the nodes so every broadcast crosses Redis to reach all of it.
-	var handshakes []time.Duration
-	var hsMu sync.Mutex
-	var failed atomic.Int64
 	var firstErr atomic.Value
-	connStart := time.Now()
-	dialOne := func(ctx context.Context, node, token, session string) (*client.Socket, error) {
-		t := time.Now()
-		s, err := dial(ctx, node, token, session, 64)
-		if err != nil {
-			failed.Add(1)
-			firstErr.CompareAndSwap(nil, err.Error())
-			return nil, nil // counted; the run goes on without it
-		}
-		hsMu.Lock()
-		handshakes = append(handshakes, time.Since(t))
-		res.SocketsPerNode[node]++
-		hsMu.Unlock()
-		return s, nil
+	fl, err := connectRooms(ctx, m, nodes, seededRooms, sessions, students, *pf.dia, 64, 64, teacherNode, &firstErr)
+	if err != nil {
+		return err
 	}
-	_ = parallel(ctx, len(rooms), *dialConc, func(ctx context.Context, i int) error {
-		r := rooms[i]
-		tok, err := m.token(r.seeded.SchoolID, r.seeded.TeacherID, quiz.RoleTeacher)
-		if err != nil {
-			return err
-		}
-		r.teacher, _ = dialOne(ctx, r.node, tok, r.session)
-		return nil
-	})
-	_ = parallel(ctx, len(studs), *dialConc, func(ctx context.Context, k int) error {
-		st := studs[k]
-		ri := k / *students
-		u := st.room.seeded.Students[st.i]
-		tok, err := m.token(st.room.seeded.SchoolID, u.ID, quiz.RoleStudent)
-		if err != nil {
-			return err
-		}
-		st.sock, _ = dialOne(ctx, nodes[(ri+st.i)%len(nodes)], tok, st.room.session)
-		return nil
-	})
-	connSecs := time.Since(connStart).Seconds()
-	res.Connect = ConnectStats{Sockets: len(handshakes), Failed: int(failed.Load()), Seconds: connSecs,
-		PerSecond: float64(len(handshakes)) / connSecs, Handshake: dist(handshakes)}
+	res.Connect, res.SocketsPerNode = fl.connect, fl.perNode
+	for i, r := range rooms {
+		r.teacher = fl.teachers[i]
+	}
+	for k, st := range studs {
+		st.sock = fl.students[k/students][st.i]
+	}
 	time.Sleep(2 * time.Second) // let joins and presence settle before the clock starts
 	res.RSSKiB = sampleAfter(before)
 	fmt.Printf("run: %d sockets open in %.1fs (%d failed); playing %d questions every %s\n",
-		len(handshakes), connSecs, failed.Load(), *questions, *interval)
+		res.Connect.Sockets, res.Connect.Seconds, res.Connect.Failed, *questions, *interval)
 
 	// Students listen and answer; teachers drive.
 	var wg sync.WaitGroup
@@ -276,8 +221,8 @@ func runCmd(ctx context.Context, args []string) error {
 		res.FirstError = v.(string)
 	}
 
-	res.FanoutIdle = fanout(rooms, 0, min(*answerFrom, *questions), *students)
-	res.FanoutAnswering = fanout(rooms, min(*answerFrom, *questions), *questions, *students)
+	res.FanoutIdle = fanout(rooms, 0, min(*answerFrom, *questions), students)
+	res.FanoutAnswering = fanout(rooms, min(*answerFrom, *questions), *questions, students)
 	res.Answers = answers(studs, *answerFrom, *questions)
 	if err := checkAnswers(ctx, pool, studs, sessions, &res.Answers); err != nil {
 		return err
@@ -288,7 +233,7 @@ func runCmd(ctx context.Context, args []string) error {
 	}
 	res.Seconds = time.Since(started).Seconds()
 	printRun(res)
-	return writeJSON(*out, res)
+	return writeJSON(*pf.out, res)
 }
 
 func parsePIDs(s string) ([]int, error) {

@@ -13,8 +13,9 @@ import (
 	"text/tabwriter"
 )
 
-// tableCmd prints every result in -dir (run.json, connections.json,
-// pipeline.json, reports.json, micro.txt) as one table, the machine first.
+// tableCmd prints every result in -dir (run.json, sweep.json,
+// connections.json, pipeline.json, reports.json, micro.txt) as one table,
+// the machine first.
 func tableCmd(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("table", flag.ExitOnError)
 	dir := fs.String("dir", ".", "directory holding the results")
@@ -61,6 +62,14 @@ func tableCmd(_ context.Context, args []string) error {
 		}
 		e := run.Events
 		row("  the run's events: stored, lag p50 / p99", "p99 ≤ 1 s", fmt.Sprintf("%d, %.0f / %.0f ms (outbox left %d)", e.Events, e.LagP50Ms, e.LagP99Ms, e.OutboxLeft))
+	}
+	var sw SweepResult
+	if load(*dir, "sweep.json", &sw) {
+		// The sweep is a markdown table of its own (no tabs: printed as is).
+		section("pace sweep (markdown, for docs/benchmarks.md)")
+		for _, l := range strings.Split(strings.TrimRight(sweepMarkdown(&sw), "\n"), "\n") {
+			fmt.Fprintln(w, l)
+		}
 	}
 	var c ConnectionsResult
 	if load(*dir, "connections.json", &c) {
