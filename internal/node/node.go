@@ -105,12 +105,16 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	outboxStore := postgres.NewOutboxStore(pool)
 	waker := outbox.NewWaker(outboxStore.Notify, 20*time.Millisecond, log)
 	sessionStore := postgres.NewSessionStore(pool, waker.Kick)
-	answerPool := opts.AnswerPool
+	// One batch in flight per connection of the answer pool; on the
+	// node's own pool, the writer's default (4).
+	answerPool, writers := opts.AnswerPool, 0
 	if answerPool == nil {
 		answerPool = pool
+	} else {
+		writers = int(answerPool.Config().MaxConns)
 	}
 	n.writer = postgres.NewAnswerWriter(answerPool, log, postgres.AnswerWriterConfig{
-		Writers: int(answerPool.Config().MaxConns), Linger: time.Millisecond, AfterCommit: waker.Kick})
+		Writers: writers, Linger: time.Millisecond, AfterCommit: waker.Kick})
 	broker := realtime.NewRedisBroker(rdb, opts.HistoryLen)
 	presence := realtime.NewPresence(rdb, broker, log, 250*time.Millisecond)
 	sessions := live.New(sessionStore, pol, n.writer, broker, presence, log)
