@@ -268,6 +268,11 @@ func serve(ctx context.Context, cfg config.Server, debugAddr string, log *slog.L
 		return err
 	}
 	defer pool.Close()
+	answerPool, err := postgres.ConnectAnswers(ctx, cfg.DatabaseURL, int32(cfg.DBAnswerConns))
+	if err != nil {
+		return err
+	}
+	defer answerPool.Close()
 
 	ropt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
@@ -277,7 +282,7 @@ func serve(ctx context.Context, cfg config.Server, debugAddr string, log *slog.L
 	defer rdb.Close()
 
 	log = log.With("node", cfg.NodeID)
-	n, err := node.New(cfg, node.Options{}, pool, rdb, log)
+	n, err := node.New(cfg, node.Options{AnswerPool: answerPool}, pool, rdb, log)
 	if err != nil {
 		return err
 	}

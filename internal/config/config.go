@@ -78,6 +78,10 @@ type Server struct {
 	// AuditRetentionMonths (AUDIT_RETENTION_MONTHS, default 36): the audit
 	// log's own retention period.
 	AuditRetentionMonths int
+	// DBAnswerConns sizes the node's second PostgreSQL pool, the answer
+	// writer's alone (one connection per batch in flight), so answers and
+	// commands cannot starve each other.
+	DBAnswerConns int
 }
 
 // Worker is the configuration of cmd/eventworker.
@@ -256,6 +260,8 @@ func LoadServer(get Getenv) (Server, error) {
 		LoginIPLimit:         r.integer("RATE_LOGIN_PER_IP", 1000, 1, 1_000_000),
 		LoginAccountLimit:    r.integer("RATE_LOGIN_FAILURES_PER_ACCOUNT", 10, 1, 10_000),
 		LoginFailuresIPLimit: r.integer("RATE_LOGIN_FAILURES_PER_IP", 100, 1, 1_000_000),
+		HandshakeUserLimit:   r.integer("RATE_WS_HANDSHAKES_PER_USER", 60, 1, 1_000_000),
+		HandshakeIPLimit:     r.integer("RATE_WS_HANDSHAKES_PER_IP", 2000, 1, 1_000_000),
 		APIUserLimit:         r.integer("RATE_API_PER_USER", 600, 1, 1_000_000),
 		TrustedProxies:       r.list("TRUSTED_PROXIES"),
 
@@ -263,6 +269,7 @@ func LoadServer(get Getenv) (Server, error) {
 		OutboxPollInterval: r.duration("OUTBOX_POLL_INTERVAL", 500*time.Millisecond, 10*time.Millisecond, time.Minute),
 		OutboxRelays:       r.integer("OUTBOX_RELAYS", 4, 1, 16),
 		DBMaxConns:         r.integer("DB_MAX_CONNS", 16, 2, 1000),
+		DBAnswerConns:      r.integer("DB_ANSWER_CONNS", 4, 1, 64),
 	}
 	c.RetentionMonths = r.integer("RETENTION_MONTHS", 24, 1, 1200)
 	c.AuditRetentionMonths = r.integer("AUDIT_RETENTION_MONTHS", 36, 1, 1200)

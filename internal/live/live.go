@@ -29,11 +29,8 @@ type Store interface {
 	Questions(ctx context.Context, schoolID, quizID string, version int) ([]quiz.Question, error)
 	Opened(ctx context.Context, sessionID, questionID string) (opened, deadline time.Time, err error)
 	Snapshot(ctx context.Context, schoolID, sessionID string) (protocol.Snapshot, error)
-	Start(ctx context.Context, schoolID, sessionID, userID string, app quiz.App) (postgres.Committed, error)
-	Next(ctx context.Context, schoolID, sessionID, userID string, app quiz.App) (postgres.Committed, error)
-	Close(ctx context.Context, schoolID, sessionID, userID string, app quiz.App) (postgres.Committed, error)
-	End(ctx context.Context, schoolID, sessionID, userID string, app quiz.App) (postgres.Committed, error)
-	CloseDue(ctx context.Context, schoolID, sessionID string) (postgres.Committed, error)
+	Command(ctx context.Context, schoolID, sessionID string, decide postgres.Decide) (postgres.Committed, error)
+	CloseDue(ctx context.Context, schoolID, sessionID string, now time.Time, decide postgres.Decide) (postgres.Committed, bool, error)
 	DueSessions(ctx context.Context, now time.Time, limit int) ([]postgres.SessionRef, error)
 	Join(ctx context.Context, sess quiz.Session, studentID string) (first bool, count int, err error)
 	Left(ctx context.Context, sess quiz.Session, studentID string) error
@@ -142,16 +139,12 @@ func (s *Service) ListByClassroom(ctx context.Context, id auth.Identity, classro
 	return s.store.ListByClassroom(ctx, id.SchoolID, classroomID, live, p)
 }
 
-// Command names a teacher's session command.
-type Command string
+// Command names a session command (quiz.Command); a teacher may give
+// the four below, close_due is the server's own.
+type Command = quiz.Command
 
 // The teacher's commands.
-const (
-	CommandStart Command = "start"
-	CommandNext  Command = "next"
-	CommandClose Command = "close"
-	CommandEnd   Command = "end"
-)
+const CommandStart, CommandNext, CommandClose, CommandEnd = quiz.CommandStart, quiz.CommandNext, quiz.CommandClose, quiz.CommandEnd
 
 // Do runs a teacher's command, publishes what it broadcast and returns the
 // snapshot after it.
@@ -165,30 +158,108 @@ func (s *Service) Do(ctx context.Context, id auth.Identity, sessionID string, cm
 
 // Command runs a command of the session's teacher, who was authorized
 // already (a teacher's socket, at its handshake): it saves the socket's
-// commands a query each.
+// commands a query each. The store spends two round trips on it; the
+// rules are quiz.Apply's, and each broadcast is encoded once, here, for
+// both the database and the sockets.
 func (s *Service) Command(ctx context.Context, id auth.Identity, sess quiz.Session, cmd Command, app quiz.App) (protocol.Snapshot, error) {
 	if sess.TeacherID != id.UserID {
 		return protocol.Snapshot{}, quiz.Errorf(quiz.CodeForbidden, "only the session's teacher may %s it", cmd)
 	}
-	var c postgres.Committed
-	var err error
 	switch cmd {
-	case CommandStart:
-		c, err = s.store.Start(ctx, sess.SchoolID, sess.ID, id.UserID, app)
-	case CommandNext:
-		c, err = s.store.Next(ctx, sess.SchoolID, sess.ID, id.UserID, app)
-	case CommandClose:
-		c, err = s.store.Close(ctx, sess.SchoolID, sess.ID, id.UserID, app)
-	case CommandEnd:
-		c, err = s.store.End(ctx, sess.SchoolID, sess.ID, id.UserID, app)
+	case CommandStart, CommandNext, CommandClose, CommandEnd:
 	default:
 		return protocol.Snapshot{}, quiz.Errorf(quiz.CodeInvalidMessage, "unknown command %q", cmd)
 	}
+	// Warm the cache outside the session's lock.
+	if _, err := s.quizQuestions(ctx, sess.SchoolID, sess.QuizID, sess.QuizVersion); err != nil {
+		return protocol.Snapshot{}, err
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	c, err := s.store.Command(ctx, sess.SchoolID, sess.ID, s.decide(ctx, cmd, quiz.Actor{UserID: id.UserID, App: app}, now))
 	if err != nil {
 		return protocol.Snapshot{}, err
 	}
-	s.publish(ctx, sess.ID, c.Envelope)
-	return c.Snapshot, nil
+	s.publish(ctx, sess.ID, envelope(c))
+	t := c.Transition
+	return protocol.SnapshotOf(t.Session, t.Current, t.Participants), nil
+}
+
+// decide applies cmd to what the store read, with the cached questions.
+func (s *Service) decide(ctx context.Context, cmd quiz.Command, by quiz.Actor, now time.Time) postgres.Decide {
+	return Decide(func(sess quiz.Session) ([]quiz.Question, error) {
+		return s.quizQuestions(ctx, sess.SchoolID, sess.QuizID, sess.QuizVersion)
+	}, cmd, by, now)
+}
+
+// Decide is a command's decision between its round trips: the rules of
+// quiz.Apply over the session's questions, then its broadcasts encoded.
+func Decide(questions func(quiz.Session) ([]quiz.Question, error), cmd quiz.Command, by quiz.Actor, now time.Time) postgres.Decide {
+	return func(r quiz.Room) (quiz.Transition, []protocol.Broadcast, error) {
+		qs, err := questions(r.Session)
+		if err != nil {
+			return quiz.Transition{}, nil, err
+		}
+		t, err := quiz.Apply(r, qs, cmd, by, now)
+		if err != nil || !t.Changed() {
+			return t, nil, err
+		}
+		bs, err := Broadcasts(t)
+		return t, bs, err
+	}
+}
+
+// Broadcasts encodes a transition's broadcasts, in seq order from
+// t.FirstSeq.
+func Broadcasts(t quiz.Transition) ([]protocol.Broadcast, error) {
+	out := make([]protocol.Broadcast, 0, t.Broadcasts())
+	add := func(typ string, data any) error {
+		b, err := protocol.EncodeBroadcast(typ, t.FirstSeq+int64(len(out)), data)
+		out = append(out, b)
+		return err
+	}
+	if t.Started {
+		if err := add(protocol.TypeSessionStarted, protocol.SessionStarted{StartedAt: quiz.Time(t.Now)}); err != nil {
+			return nil, err
+		}
+	}
+	if c := t.Closed; c != nil {
+		if err := add(protocol.TypeQuestionClosed, protocol.QuestionClosed{QuestionID: c.Question.ID, Correct: c.CorrectOptions(),
+			Distribution: c.Distribution, Answered: c.Answered, Participants: c.Participants}); err != nil {
+			return nil, err
+		}
+		if err := add(protocol.TypeLeaderboard, protocol.Leaderboard{Top: c.Top()}); err != nil {
+			return nil, err
+		}
+	}
+	if o := t.Opened; o != nil {
+		if err := add(protocol.TypeQuestionOpened, protocol.QuestionOpened{Question: protocol.Public(o.Question),
+			OpenedAt: quiz.Time(o.OpenedAt), Deadline: quiz.Time(o.Deadline)}); err != nil {
+			return nil, err
+		}
+	}
+	if t.Ended {
+		if err := add(protocol.TypeSessionEnded, protocol.SessionEnded{EndedAt: quiz.Time(t.Now)}); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// envelope is what a committed command publishes: its broadcasts and,
+// after a close, each participant's result.
+func envelope(c postgres.Committed) protocol.Envelope {
+	env := protocol.Envelope{Broadcasts: c.Broadcasts}
+	if cl := c.Transition.Closed; cl != nil {
+		env.Results = make(map[string][]byte, len(cl.Results))
+		for _, r := range cl.Results {
+			f, err := protocol.Encode(protocol.TypeResult, protocol.Result{QuestionID: cl.Question.ID, Correct: r.Correct,
+				Points: r.Points, Score: r.Score, Rank: r.Rank})
+			if err == nil {
+				env.Results[r.UserID] = f
+			}
+		}
+	}
+	return env
 }
 
 // publish sends env after its commit. A failure is logged: the change is
@@ -209,12 +280,15 @@ func (s *Service) publish(ctx context.Context, sessionID string, env protocol.En
 }
 
 // CloseDue closes the session's question if it is past its deadline.
+// Every node's hub timer and sweeper may call it at once: one of them
+// closes the question, the others spend one cheap statement.
 func (s *Service) CloseDue(ctx context.Context, schoolID, sessionID string) error {
-	c, err := s.store.CloseDue(ctx, schoolID, sessionID)
-	if err != nil {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	c, ok, err := s.store.CloseDue(ctx, schoolID, sessionID, now, s.decide(ctx, quiz.CommandCloseDue, quiz.Actor{App: quiz.AppServer}, now))
+	if err != nil || !ok {
 		return err
 	}
-	s.publish(ctx, sessionID, c.Envelope)
+	s.publish(ctx, sessionID, envelope(c))
 	return nil
 }
 

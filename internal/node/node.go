@@ -51,6 +51,9 @@ type Options struct {
 	// Topology names the RabbitMQ exchange the relay publishes to (zero:
 	// the production topology).
 	Topology rabbitmq.Topology
+	// AnswerPool is the answer writer's own pool (nil: the node's pool);
+	// the caller closes it.
+	AnswerPool *pgxpool.Pool
 }
 
 // BroadcastRetention is how long the broadcasts of an ended session are
@@ -121,7 +124,16 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	outboxStore := postgres.NewOutboxStore(pool)
 	waker := outbox.NewWaker(outboxStore.Notify, 20*time.Millisecond, log)
 	sessionStore := postgres.NewSessionStore(pool, waker.Kick)
-	n.writer = postgres.NewAnswerWriter(pool, log, postgres.AnswerWriterConfig{Linger: time.Millisecond, AfterCommit: waker.Kick})
+	// One batch in flight per connection of the answer pool; on the
+	// node's own pool, the writer's default (4).
+	answerPool, writers := opts.AnswerPool, 0
+	if answerPool == nil {
+		answerPool = pool
+	} else {
+		writers = int(answerPool.Config().MaxConns)
+	}
+	n.writer = postgres.NewAnswerWriter(answerPool, log, postgres.AnswerWriterConfig{
+		Writers: writers, Linger: time.Millisecond, AfterCommit: waker.Kick})
 	broker := realtime.NewRedisBroker(rdb, opts.HistoryLen)
 	presence := realtime.NewPresence(rdb, broker, log, 250*time.Millisecond)
 	// Commands and answers are counted by outcome where REST and the

@@ -61,45 +61,75 @@ type Written struct {
 	Choices    []string
 }
 
-// writeAnswerSQL inserts the answer when its question is open, before the
-// deadline, and the student has not answered; it writes the outbox event
-// with it, and says what happened. FOR SHARE on the run question makes a
-// concurrent close wait for the answers in flight (and them for it), so a
-// committed answer is always counted by the close that follows.
-const writeAnswerSQL = `
-WITH sq AS (
-	SELECT closed_at, deadline FROM session_questions
-	WHERE session_id = $2 AND question_id = $6 FOR SHARE
+// writeAnswersSQL writes a whole group-commit batch in one statement: it
+// inserts each answer whose question is open, before its deadline, from a
+// student who has not answered and was not kicked, writes the outbox
+// event of each inserted one, and says per answer what happened (see
+// Outcome; 5 is raced). FOR SHARE on the run questions makes a concurrent
+// close wait for the batch (and the batch for it, reading the question as
+// the close left it), so a committed answer is always counted by the close
+// that follows.
+const writeAnswersSQL = `
+WITH i AS (
+	SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::uuid[], $6::uuid[], $7::uuid[],
+		$8::int[], $9::uuid[], $10::jsonb[], $11::bool[], $12::int[], $13::timestamptz[], $14::int[], $15::jsonb[])
+		WITH ORDINALITY AS i(id, school_id, session_id, created_at, classroom_id, quiz_id, question_id,
+			idx, student_id, choices, correct, points, received_at, response_ms, payload, n)
+), sq AS (
+	SELECT q.session_id, q.question_id, q.closed_at, q.deadline
+	FROM (SELECT DISTINCT session_id, question_id FROM i ORDER BY 1, 2) k,
+		-- OFFSET 0 keeps this a lookup by key per question of the batch,
+		-- whatever the size of session_questions.
+		LATERAL (SELECT * FROM session_questions s WHERE s.session_id = k.session_id AND s.question_id = k.question_id OFFSET 0) q
+	FOR SHARE OF q
 ), kicked AS (
-	SELECT 1 FROM session_participants
-	WHERE session_id = $2 AND student_id = $8 AND kicked_at IS NOT NULL
+	SELECT p.session_id, p.student_id FROM session_participants p
+	WHERE (p.session_id, p.student_id) IN (SELECT session_id, student_id FROM i) AND p.kicked_at IS NOT NULL
 ), prev AS (
-	SELECT id, received_at, choices FROM answers
-	WHERE session_id = $2 AND session_created_at = $3 AND question_id = $6 AND student_id = $8
+	SELECT a.session_id, a.question_id, a.student_id, a.id, a.received_at, a.choices FROM answers a JOIN i
+		ON a.session_id = i.session_id AND a.session_created_at = i.created_at AND a.question_id = i.question_id
+		AND a.student_id = i.student_id
 ), ins AS (
 	INSERT INTO answers (id, school_id, session_id, session_created_at, classroom_id, quiz_id, question_id,
 		question_idx, student_id, choices, correct, points, received_at, response_ms)
-	SELECT $1, $4, $2, $3, $5, $13, $6, $7, $8, $9, $10, $11, $12, $14
-	FROM sq WHERE sq.closed_at IS NULL AND sq.deadline > $12
-		AND NOT EXISTS (SELECT 1 FROM prev) AND NOT EXISTS (SELECT 1 FROM kicked)
+	SELECT i.id, i.school_id, i.session_id, i.created_at, i.classroom_id, i.quiz_id, i.question_id, i.idx, i.student_id,
+		ARRAY(SELECT c FROM jsonb_array_elements_text(i.choices) WITH ORDINALITY AS e(c, k) ORDER BY k),
+		i.correct, i.points, i.received_at, i.response_ms
+	FROM i JOIN sq ON sq.session_id = i.session_id AND sq.question_id = i.question_id
+	WHERE sq.closed_at IS NULL AND sq.deadline > i.received_at
+		AND NOT EXISTS (SELECT 1 FROM prev p WHERE p.session_id = i.session_id AND p.question_id = i.question_id AND p.student_id = i.student_id)
+		AND NOT EXISTS (SELECT 1 FROM kicked k WHERE k.session_id = i.session_id AND k.student_id = i.student_id)
 	ON CONFLICT DO NOTHING
 	RETURNING id, received_at
 ), ob AS (
 	INSERT INTO outbox (school_id, event_id, name, payload, created_at)
-	SELECT $4, $15, 'answer_submitted', $16, $12 FROM ins
+	SELECT i.school_id, i.id, 'answer_submitted', i.payload, i.received_at FROM i JOIN ins ON ins.id = i.id
 )
 SELECT CASE
-		WHEN EXISTS (SELECT 1 FROM kicked) THEN 6
-		WHEN EXISTS (SELECT 1 FROM ins) THEN 1
-		WHEN EXISTS (SELECT 1 FROM prev) THEN 2
-		WHEN NOT EXISTS (SELECT 1 FROM sq) THEN 3
-		WHEN (SELECT closed_at IS NOT NULL OR deadline <= $12 FROM sq) THEN 4
+		WHEN k.student_id IS NOT NULL THEN 6
+		WHEN ins.id IS NOT NULL THEN 1
+		WHEN p.id IS NOT NULL THEN 2
+		WHEN sq.question_id IS NULL THEN 3
+		WHEN sq.closed_at IS NOT NULL OR sq.deadline <= i.received_at THEN 4
 		ELSE 5 END,
-	coalesce((SELECT id FROM ins), (SELECT id FROM prev)),
-	coalesce((SELECT received_at FROM ins), (SELECT received_at FROM prev)),
-	(SELECT choices FROM prev)`
+	coalesce(ins.id, p.id), coalesce(ins.received_at, p.received_at), p.choices
+FROM i
+LEFT JOIN ins ON ins.id = i.id
+LEFT JOIN prev p ON p.session_id = i.session_id AND p.question_id = i.question_id AND p.student_id = i.student_id
+LEFT JOIN sq ON sq.session_id = i.session_id AND sq.question_id = i.question_id
+LEFT JOIN kicked k ON k.session_id = i.session_id AND k.student_id = i.student_id
+ORDER BY i.n`
 
-func queueAnswer(b *pgx.Batch, a Answer) error {
+// answerColumns are writeAnswersSQL's parameters, one array per column.
+type answerColumns struct {
+	ids, schools, sessions, classrooms, quizzes, questions, students []string
+	created, received                                                []time.Time
+	idx, points, ms                                                  []int
+	choices, payloads                                                [][]byte
+	correct                                                          []*bool
+}
+
+func (c *answerColumns) add(a Answer) error {
 	ev := quiz.Event{EventID: a.ID, Name: quiz.EventAnswerSubmitted, OccurredAt: a.ReceivedAt, SchoolID: a.SchoolID,
 		ClassroomID: a.ClassroomID, SessionID: a.SessionID, QuizID: a.QuizID, UserID: a.StudentID, App: a.App,
 		Data: map[string]any{"answer_id": a.ID, "question_id": a.QuestionID, "index": a.QuestionIdx,
@@ -108,49 +138,52 @@ func queueAnswer(b *pgx.Batch, a Answer) error {
 	if err != nil {
 		return fmt.Errorf("encode answer event: %w", err)
 	}
-	b.Queue(writeAnswerSQL, a.ID, a.SessionID, a.SessionCreatedAt, a.SchoolID, a.ClassroomID, a.QuestionID,
-		a.QuestionIdx, a.StudentID, a.Choices, a.Correct, a.Points, a.ReceivedAt, a.QuizID, a.ResponseMs,
-		a.ID, payload)
+	choices, err := json.Marshal(a.Choices)
+	if err != nil {
+		return fmt.Errorf("encode answer choices: %w", err)
+	}
+	c.ids, c.schools, c.sessions = append(c.ids, a.ID), append(c.schools, a.SchoolID), append(c.sessions, a.SessionID)
+	c.created, c.classrooms, c.quizzes = append(c.created, a.SessionCreatedAt), append(c.classrooms, a.ClassroomID), append(c.quizzes, a.QuizID)
+	c.questions, c.idx, c.students = append(c.questions, a.QuestionID), append(c.idx, a.QuestionIdx), append(c.students, a.StudentID)
+	c.choices, c.correct, c.points = append(c.choices, choices), append(c.correct, a.Correct), append(c.points, a.Points)
+	c.received, c.ms, c.payloads = append(c.received, a.ReceivedAt), append(c.ms, a.ResponseMs), append(c.payloads, payload)
 	return nil
 }
 
-func scanWritten(r pgx.Row) (Written, error) {
-	var w Written
-	var id *string
-	var at *time.Time
-	if err := r.Scan(&w.Outcome, &id, &at, &w.Choices); err != nil {
-		return w, err
-	}
-	if id != nil {
-		w.AnswerID = *id
-	}
-	if at != nil {
-		w.ReceivedAt = *at
-	}
-	return w, nil
-}
-
-// writeBatch writes answers in one round trip: the queries of a batch run in
-// one implicit transaction, so they commit together. An error fails them all.
+// writeBatch writes answers in one statement, so one round trip and one
+// commit. An error fails them all.
 func writeBatch(ctx context.Context, pool *pgxpool.Pool, answers []Answer) ([]Written, error) {
-	b := &pgx.Batch{}
+	var c answerColumns
 	for _, a := range answers {
-		if err := queueAnswer(b, a); err != nil {
+		if err := c.add(a); err != nil {
 			return nil, err
 		}
 	}
-	br := pool.SendBatch(ctx, b)
-	out := make([]Written, len(answers))
-	for i := range answers {
-		w, err := scanWritten(br.QueryRow())
-		if err != nil {
-			br.Close()
-			return nil, mapError(err)
-		}
-		out[i] = w
-	}
-	if err := br.Close(); err != nil {
+	rows, err := pool.Query(ctx, writeAnswersSQL, c.ids, c.schools, c.sessions, c.created, c.classrooms, c.quizzes,
+		c.questions, c.idx, c.students, c.choices, c.correct, c.points, c.received, c.ms, c.payloads)
+	if err != nil {
 		return nil, mapError(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Written, error) {
+		var w Written
+		var id *string
+		var at *time.Time
+		if err := r.Scan(&w.Outcome, &id, &at, &w.Choices); err != nil {
+			return w, err
+		}
+		if id != nil {
+			w.AnswerID = *id
+		}
+		if at != nil {
+			w.ReceivedAt = *at
+		}
+		return w, nil
+	})
+	if err != nil {
+		return nil, mapError(err)
+	}
+	if len(out) != len(answers) {
+		return nil, fmt.Errorf("answer batch: %d outcomes for %d answers", len(out), len(answers))
 	}
 	return out, nil
 }
@@ -171,7 +204,6 @@ type AnswerWriter struct {
 }
 
 type answerRequest struct {
-	ctx    context.Context
 	answer Answer
 	reply  chan answerReply
 }
@@ -334,7 +366,7 @@ func (w *AnswerWriter) finish(ctx context.Context, r answerRequest, wr Written) 
 func (w *AnswerWriter) Write(ctx context.Context, a Answer) (Written, error) {
 	reply := make(chan answerReply, 1)
 	select {
-	case w.requests <- answerRequest{ctx: ctx, answer: a, reply: reply}:
+	case w.requests <- answerRequest{answer: a, reply: reply}:
 	case <-ctx.Done():
 		return Written{}, fmt.Errorf("queue answer: %w", quiz.ErrUnavailable)
 	case <-w.stopped:

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/quizcast/quizcast/internal/live"
 	"github.com/quizcast/quizcast/internal/postgres"
 	"github.com/quizcast/quizcast/internal/protocol"
 	"github.com/quizcast/quizcast/internal/quiz"
@@ -41,14 +42,25 @@ func running(t *testing.T, pool *pgxpool.Pool, n int) (fixture, []string, quiz.S
 		}
 	}
 	store := postgres.NewSessionStore(pool, nil)
-	if _, err := store.Start(ctx, f.school, f.session, f.teacher, quiz.AppWhiteboard); err != nil {
+	if _, err := command(store, f, quiz.CommandStart); err != nil {
 		t.Fatal(err)
 	}
-	c, err := store.Next(ctx, f.school, f.session, f.teacher, quiz.AppWhiteboard)
+	c, err := command(store, f, quiz.CommandNext)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return f, students, c.Session
+	return f, students, c.Transition.Session
+}
+
+// command runs a teacher's command through the store with the rules and
+// encoding of the live service.
+func command(store *postgres.SessionStore, f fixture, cmd quiz.Command) (postgres.Committed, error) {
+	ctx := context.Background()
+	questions := func(s quiz.Session) ([]quiz.Question, error) {
+		return store.Questions(ctx, s.SchoolID, s.QuizID, s.QuizVersion)
+	}
+	by := quiz.Actor{UserID: f.teacher, App: quiz.AppWhiteboard}
+	return store.Command(ctx, f.school, f.session, live.Decide(questions, cmd, by, time.Now().UTC().Truncate(time.Millisecond)))
 }
 
 func answer(f fixture, sess quiz.Session, student string, choice string) postgres.Answer {
@@ -60,7 +72,13 @@ func answer(f fixture, sess quiz.Session, student string, choice string) postgre
 
 func startWriter(t *testing.T, pool *pgxpool.Pool) *postgres.AnswerWriter {
 	t.Helper()
-	w := postgres.NewAnswerWriter(pool, slog.New(slog.NewTextHandler(io.Discard, nil)), postgres.AnswerWriterConfig{Linger: time.Millisecond})
+	// The answer pool as the server opens it (generic plans).
+	answers, err := postgres.ConnectAnswers(context.Background(), pool.Config().ConnString(), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(answers.Close)
+	w := postgres.NewAnswerWriter(answers, slog.New(slog.NewTextHandler(io.Discard, nil)), postgres.AnswerWriterConfig{Linger: time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
@@ -134,7 +152,7 @@ func TestCloseCountsEveryAcceptedAnswer(t *testing.T) {
 		wg.Go(func() {
 			time.Sleep(5 * time.Millisecond)
 			var err error
-			if closed, err = store.Close(ctx, f.school, f.session, f.teacher, quiz.AppWhiteboard); err != nil {
+			if closed, err = command(store, f, quiz.CommandClose); err != nil {
 				errs <- fmt.Errorf("close: %w", err)
 			}
 		})
@@ -147,7 +165,7 @@ func TestCloseCountsEveryAcceptedAnswer(t *testing.T) {
 			t.Fatalf("round %d: %v", round, err)
 		}
 		var qc protocol.QuestionClosed
-		for _, b := range closed.Envelope.Broadcasts {
+		for _, b := range closed.Broadcasts {
 			if b.Type == protocol.TypeQuestionClosed {
 				var fr protocol.Frame
 				if err := json.Unmarshal(b.Raw, &fr); err != nil {

@@ -27,12 +27,28 @@ import (
 // Connect opens a pool of maxConns connections (a pool_max_conns in the
 // URL wins) and checks that the server answers.
 func Connect(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+	return connect(ctx, url, maxConns, nil)
+}
+
+// ConnectAnswers opens the answer writer's pool: like Connect, with
+// generic plans forced. Its one statement touches the partitioned answers
+// table, where PostgreSQL otherwise keeps choosing a custom plan and
+// spends more CPU planning each batch than running it (measured: 1.3 ms of
+// planning per batch against 0.7 ms of execution).
+func ConnectAnswers(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+	return connect(ctx, url, maxConns, map[string]string{"plan_cache_mode": "force_generic_plan"})
+}
+
+func connect(ctx context.Context, url string, maxConns int32, params map[string]string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
 	}
 	if maxConns > 0 && !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = maxConns
+	}
+	for k, v := range params {
+		cfg.ConnConfig.RuntimeParams[k] = v
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -32,14 +33,6 @@ func NewSessionStore(pool *pgxpool.Pool, afterCommit func()) *SessionStore {
 		afterCommit = func() {}
 	}
 	return &SessionStore{pool: pool, afterCommit: afterCommit}
-}
-
-// Committed is what a command changed: the snapshot after it and the
-// envelope to publish to the session's channel.
-type Committed struct {
-	Session  quiz.Session
-	Snapshot protocol.Snapshot
-	Envelope protocol.Envelope
 }
 
 // Access is what the caller may do in a session.
@@ -194,26 +187,19 @@ func (s *SessionStore) Opened(ctx context.Context, sessionID, questionID string)
 const participantCountSQL = `SELECT count(*) FROM session_participants WHERE session_id = $1 AND kicked_at IS NULL`
 
 func snapshot(ctx context.Context, q querier, sess quiz.Session) (protocol.Snapshot, error) {
-	snap := protocol.Snapshot{
-		ID: sess.ID, QuizID: sess.QuizID, QuizVersion: sess.QuizVersion, ClassroomID: sess.ClassroomID,
-		TeacherID: sess.TeacherID, State: sess.State, CreatedAt: quiz.Time(sess.CreatedAt),
-		StartedAt: quiz.TimePtr(sess.StartedAt), EndedAt: quiz.TimePtr(sess.EndedAt),
-		QuestionCount: sess.QuestionCount, Seq: sess.Seq,
+	var participants int
+	if err := q.QueryRow(ctx, participantCountSQL, sess.ID).Scan(&participants); err != nil {
+		return protocol.Snapshot{}, mapError(err)
 	}
-	if err := q.QueryRow(ctx, participantCountSQL, sess.ID).Scan(&snap.Participants); err != nil {
-		return snap, mapError(err)
-	}
+	var current *quiz.RunQuestion
 	if sess.CurrentIndex != nil {
 		rq, err := currentQuestion(ctx, q, sess.ID, *sess.CurrentIndex)
 		if err != nil {
-			return snap, err
+			return protocol.Snapshot{}, err
 		}
-		snap.CurrentQuestion = &protocol.CurrentQuestion{
-			PublicQuestion: protocol.Public(rq.Question), OpenedAt: quiz.Time(rq.OpenedAt),
-			Deadline: quiz.Time(rq.Deadline), Closed: rq.ClosedAt != nil,
-		}
+		current = &rq
 	}
-	return snap, nil
+	return protocol.SnapshotOf(sess, current, participants), nil
 }
 
 // Snapshot returns the session snapshot of §5.
@@ -259,341 +245,295 @@ func (s *SessionStore) ListByClassroom(ctx context.Context, schoolID, classroomI
 	return out, next, nil
 }
 
-// command is one session command in progress: the locked session and what
-// the command will broadcast and record.
-type command struct {
-	tx       pgx.Tx
-	sess     quiz.Session
-	now      time.Time
-	firstSeq int64
-	frames   []protocol.Broadcast
-	results  map[string][]byte
-	events   []quiz.Event
-	app      quiz.App
-	userID   string
-}
+// Decide turns what a command read under the session's lock into what it
+// writes: the transition (by the rules of quiz.Apply) and its broadcasts,
+// encoded once, in seq order. It runs between the command's two round
+// trips, so it must not block.
+type Decide func(quiz.Room) (quiz.Transition, []protocol.Broadcast, error)
 
-// broadcast appends a broadcast with the next seq.
-func (c *command) broadcast(typ string, data any) error {
-	f, err := protocol.EncodeBroadcast(typ, c.sess.Seq+1, data)
-	if err != nil {
-		return err
-	}
-	c.sess.Seq++
-	c.frames = append(c.frames, f)
-	return nil
-}
-
-func (c *command) event(name quiz.EventName, data map[string]any) {
-	c.events = append(c.events, quiz.Event{Name: name, OccurredAt: c.now, SchoolID: c.sess.SchoolID,
-		ClassroomID: c.sess.ClassroomID, SessionID: c.sess.ID, QuizID: c.sess.QuizID, UserID: c.userID,
-		App: c.app, Data: data})
+// Committed is what a command changed: the transition and the broadcasts
+// it recorded.
+type Committed struct {
+	Transition quiz.Transition
+	Broadcasts []protocol.Broadcast
 }
 
 // lockSessionSQL serializes the commands of a session. NO KEY UPDATE (the
 // lock an UPDATE of non-key columns takes anyway) leaves the KEY SHARE
-// that answers' foreign keys take on the session row free, so a close
-// waiting on an answer batch's FOR SHARE cannot deadlock with it.
+// that answers' foreign keys take on the session row free.
 const lockSessionSQL = `SELECT ` + sessionColumns + ` FROM sessions WHERE id = $1 AND school_id = $2 FOR NO KEY UPDATE`
 
-const saveSessionSQL = `
-UPDATE sessions SET state = $2, seq = $3, current_index = $4, started_at = $5, ended_at = $6 WHERE id = $1`
+// lockCurrentSQL reads the session's current question and locks it: an
+// open question's close waits for the answer batches that hold it FOR
+// SHARE, and answers that come after wait for the close and find it
+// closed, so the close counts exactly the committed answers.
+const lockCurrentSQL = `
+SELECT sq.idx, sq.question_id, sq.opened_at, sq.deadline, sq.closed_at
+FROM session_questions sq JOIN sessions s ON s.id = sq.session_id AND sq.idx = s.current_index
+WHERE sq.session_id = $1 FOR NO KEY UPDATE OF sq`
 
-const insertBroadcastSQL = `INSERT INTO session_broadcasts (school_id, session_id, seq, frame) VALUES ($1, $2, $3, $4)`
+// claimDueSQL is the due close's lock, in one statement: the session row
+// first, skipped when another node or a command holds it (that one closes
+// the question), then its overdue question, waiting only for the answer
+// batches in flight. Exactly one caller gets the row; losers do not wait.
+const claimDueSQL = `
+SELECT s.id, s.school_id, s.classroom_id, s.quiz_id, s.quiz_version, s.teacher_id, s.state, s.seq,
+	s.current_index, s.question_count, s.created_at, s.started_at, s.ended_at, sq.idx, sq.question_id, sq.opened_at, sq.deadline, sq.closed_at
+FROM sessions s JOIN session_questions sq ON sq.session_id = s.id AND sq.idx = s.current_index
+WHERE s.id = $1 AND s.school_id = $2 AND s.state = 'running' AND sq.closed_at IS NULL AND sq.deadline <= $3
+FOR NO KEY UPDATE OF s SKIP LOCKED FOR NO KEY UPDATE OF sq`
 
-// run locks the session, lets fn change it, then saves the session, its
-// broadcasts and its events in the same transaction.
-func (s *SessionStore) run(ctx context.Context, schoolID, sessionID, userID string, app quiz.App, fn func(c *command) error) (Committed, error) {
-	tx, err := s.pool.Begin(ctx)
+// playersSQL reads every student who joined or answered, with their score
+// over the session and their answer to the open question (none when no
+// question is open). It runs as its own statement after the locks, so its
+// snapshot holds every answer committed before the close.
+const playersSQL = `
+WITH open AS (
+	SELECT question_id FROM session_questions WHERE session_id = $1 AND closed_at IS NULL
+), created AS (
+	SELECT created_at FROM sessions WHERE id = $1
+), a AS (
+	SELECT student_id, sum(points)::int AS score FROM answers
+	WHERE session_id = $1 AND session_created_at = (SELECT created_at FROM created) AND EXISTS (SELECT 1 FROM open)
+	GROUP BY student_id
+), m AS (
+	SELECT student_id, choices, correct, points FROM answers
+	WHERE session_id = $1 AND session_created_at = (SELECT created_at FROM created)
+		AND question_id = (SELECT question_id FROM open)
+), p AS (
+	SELECT student_id, kicked_at IS NOT NULL AS kicked FROM session_participants WHERE session_id = $1
+)
+SELECT x.id, (SELECT name FROM users WHERE id = x.id), x.joined, x.kicked, x.score,
+	m.student_id IS NOT NULL, m.choices, m.correct, coalesce(m.points, 0)
+FROM (
+	SELECT coalesce(p.student_id, a.student_id) AS id, p.student_id IS NOT NULL AS joined,
+		coalesce(p.kicked, false) AS kicked, coalesce(a.score, 0) AS score
+	FROM p FULL JOIN a ON a.student_id = p.student_id
+) x LEFT JOIN m ON m.student_id = x.id`
+
+// writeSQL saves everything a command changed in one statement: the
+// session, the close of its question, the opening of the next, the
+// broadcasts and the outbox events.
+const writeSQL = `
+WITH s AS (
+	UPDATE sessions SET state = $2, seq = $3, current_index = $4, started_at = $5, ended_at = $6 WHERE id = $1
+), c AS (
+	UPDATE session_questions SET closed_at = $8 WHERE session_id = $1 AND idx = $7 AND closed_at IS NULL
+), o AS (
+	INSERT INTO session_questions (school_id, session_id, idx, question_id, opened_at, deadline)
+	SELECT $9, $1, $10, $11, $12, $13 WHERE $11::uuid IS NOT NULL
+), b AS (
+	INSERT INTO session_broadcasts (school_id, session_id, seq, frame)
+	SELECT $9, $1, f.seq, f.frame::json FROM unnest($14::bigint[], $15::text[]) AS f(seq, frame)
+), e AS (
+	INSERT INTO outbox (school_id, event_id, name, payload, created_at)
+	SELECT $9, e.id, e.name, e.payload, $8 FROM unnest($16::uuid[], $17::text[], $18::jsonb[]) AS e(id, name, payload)
+)
+SELECT 1`
+
+func scanRunQuestion(idx *int, qid *string, rq *quiz.RunQuestion) []any {
+	return []any{idx, qid, &rq.OpenedAt, &rq.Deadline, &rq.ClosedAt}
+}
+
+// Command runs one teacher command on the session in two round trips:
+// [BEGIN; lock the session; lock its current question; read the players],
+// decide in Go, then [one statement writing everything; COMMIT]. A
+// command decide refuses costs a third, the ROLLBACK.
+func (s *SessionStore) Command(ctx context.Context, schoolID, sessionID string, decide Decide) (Committed, error) {
+	return s.command(ctx, schoolID, sessionID, time.Time{}, decide)
+}
+
+const dueSQL = `SELECT EXISTS (SELECT 1 FROM session_questions WHERE session_id = $1 AND closed_at IS NULL AND deadline <= $2)`
+
+// CloseDue closes the session's open question if its deadline has passed
+// (decide applies quiz.CommandCloseDue). Nothing due costs one cheap
+// statement. When due, exactly one caller — of any node, the hub's timer
+// or a sweeper — claims it (SKIP LOCKED on the session row) and closes it
+// in two more round trips; the others give up at once with nothing
+// committed (ok false).
+func (s *SessionStore) CloseDue(ctx context.Context, schoolID, sessionID string, now time.Time, decide Decide) (c Committed, ok bool, err error) {
+	var due bool
+	if err := s.pool.QueryRow(ctx, dueSQL, sessionID, now).Scan(&due); err != nil || !due {
+		return Committed{}, false, mapError(err)
+	}
+	c, err = s.command(ctx, schoolID, sessionID, now, decide)
+	if errors.Is(err, errNotClaimed) {
+		return Committed{}, false, nil
+	}
+	return c, err == nil && c.Transition.Changed(), err
+}
+
+var errNotClaimed = errors.New("claimed by another")
+
+// command locks and reads the session (claiming an overdue question only
+// when due is set), hands it to decide and writes the outcome.
+func (s *SessionStore) command(ctx context.Context, schoolID, sessionID string, due time.Time, decide Decide) (Committed, error) {
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return Committed{}, mapError(err)
 	}
-	defer tx.Rollback(ctx)
-	sess, err := scanSession(tx.QueryRow(ctx, lockSessionSQL, sessionID, schoolID))
+	defer conn.Release()
+	room, err := readRoom(ctx, conn.Conn(), schoolID, sessionID, due)
 	if err != nil {
-		return Committed{}, mapError(err)
-	}
-	c := &command{tx: tx, sess: sess, now: time.Now().UTC().Truncate(time.Millisecond), firstSeq: sess.Seq + 1, app: app, userID: userID}
-	if err := fn(c); err != nil {
+		rollback(conn.Conn())
 		return Committed{}, err
 	}
-	if len(c.frames) == 0 && len(c.events) == 0 {
-		snap, err := snapshot(ctx, tx, c.sess)
-		return Committed{Session: c.sess, Snapshot: snap}, err
+	t, recs, err := decide(room)
+	if err == nil && !t.Changed() {
+		err = errNotClaimed
 	}
-	b := &pgx.Batch{}
-	b.Queue(saveSessionSQL, c.sess.ID, c.sess.State, c.sess.Seq, c.sess.CurrentIndex, c.sess.StartedAt, c.sess.EndedAt)
-	for _, f := range c.frames {
-		b.Queue(insertBroadcastSQL, c.sess.SchoolID, c.sess.ID, f.Seq, string(f.Raw))
-	}
-	if err := queueEvents(b, c.events...); err != nil {
-		return Committed{}, err
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return Committed{}, mapError(err)
-	}
-	snap, err := snapshot(ctx, tx, c.sess)
 	if err != nil {
+		rollback(conn.Conn())
 		return Committed{}, err
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return Committed{}, mapError(err)
+	if err := write(ctx, conn.Conn(), t, recs); err != nil {
+		rollback(conn.Conn())
+		return Committed{}, err
 	}
 	s.afterCommit()
-	return Committed{Session: c.sess, Snapshot: snap, Envelope: protocol.Envelope{Broadcasts: c.frames, Results: c.results}}, nil
+	return Committed{Transition: t, Broadcasts: recs}, nil
 }
 
-// Start moves the session from the lobby to running.
-func (s *SessionStore) Start(ctx context.Context, schoolID, sessionID, userID string, app quiz.App) (Committed, error) {
-	return s.run(ctx, schoolID, sessionID, userID, app, func(c *command) error {
-		if err := quiz.CheckStart(c.sess.State); err != nil {
-			return err
-		}
-		c.sess.State = quiz.StateRunning
-		c.sess.StartedAt = &c.now
-		c.event(quiz.EventSessionStarted, map[string]any{"quiz_version": c.sess.QuizVersion})
-		return c.broadcast(protocol.TypeSessionStarted, protocol.SessionStarted{StartedAt: quiz.Time(c.now)})
-	})
+// rollback ends a failed command's transaction; a connection where even
+// that fails is not idle, so the pool closes it on release.
+func rollback(conn *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = conn.Exec(ctx, "ROLLBACK")
 }
 
-const openQuestionSQL = `
-INSERT INTO session_questions (school_id, session_id, idx, question_id, opened_at, deadline)
-SELECT $1, $2, $3, q.id, $4::timestamptz, $4::timestamptz + make_interval(secs => q.time_limit_s)
-FROM questions q WHERE q.quiz_id = $5 AND q.quiz_version = $6 AND q.idx = $3`
-
-// Next closes the open question, if any, and opens the next one.
-func (s *SessionStore) Next(ctx context.Context, schoolID, sessionID, userID string, app quiz.App) (Committed, error) {
-	return s.run(ctx, schoolID, sessionID, userID, app, func(c *command) error {
-		if err := quiz.CheckNext(c.sess); err != nil {
-			return err
-		}
-		if _, err := s.closeOpen(ctx, c, false); err != nil {
-			return err
-		}
-		idx := 0
-		if c.sess.CurrentIndex != nil {
-			idx = *c.sess.CurrentIndex + 1
-		}
-		tag, err := c.tx.Exec(ctx, openQuestionSQL, c.sess.SchoolID, c.sess.ID, idx, c.now, c.sess.QuizID, c.sess.QuizVersion)
-		if err != nil {
-			return mapError(err)
-		}
-		if tag.RowsAffected() != 1 {
-			return fmt.Errorf("open question %d of session %s: question missing", idx, c.sess.ID)
-		}
-		c.sess.CurrentIndex = &idx
-		rq, err := currentQuestion(ctx, c.tx, c.sess.ID, idx)
-		if err != nil {
-			return err
-		}
-		c.event(quiz.EventQuestionDisplayed, map[string]any{"question_id": rq.Question.ID, "index": idx,
-			"opened_at": quiz.Time(rq.OpenedAt), "deadline": quiz.Time(rq.Deadline)})
-		return c.broadcast(protocol.TypeQuestionOpened, protocol.QuestionOpened{
-			Question: protocol.Public(rq.Question), OpenedAt: quiz.Time(rq.OpenedAt), Deadline: quiz.Time(rq.Deadline)})
-	})
-}
-
-// Close closes the open question before its deadline.
-func (s *SessionStore) Close(ctx context.Context, schoolID, sessionID, userID string, app quiz.App) (Committed, error) {
-	return s.run(ctx, schoolID, sessionID, userID, app, func(c *command) error {
-		if c.sess.State != quiz.StateRunning {
-			return quiz.Errorf(quiz.CodeConflict, "the session is %s; no question is open", c.sess.State)
-		}
-		closed, err := s.closeOpen(ctx, c, false)
-		if err != nil {
-			return err
-		}
-		if !closed {
-			return quiz.Errorf(quiz.CodeConflict, "no question is open")
-		}
-		return nil
-	})
-}
-
-// CloseDue closes the session's open question if its deadline has passed.
-// Any node may call it; it is idempotent, so racing nodes close it once.
-func (s *SessionStore) CloseDue(ctx context.Context, schoolID, sessionID string) (Committed, error) {
-	return s.run(ctx, schoolID, sessionID, "", quiz.AppServer, func(c *command) error {
-		if c.sess.State != quiz.StateRunning {
-			return nil
-		}
-		_, err := s.closeOpen(ctx, c, true)
-		return err
-	})
-}
-
-// End closes the open question, if any, and ends the session.
-func (s *SessionStore) End(ctx context.Context, schoolID, sessionID, userID string, app quiz.App) (Committed, error) {
-	return s.run(ctx, schoolID, sessionID, userID, app, func(c *command) error {
-		if err := quiz.CheckEnd(c.sess.State); err != nil {
-			return err
-		}
-		if _, err := s.closeOpen(ctx, c, false); err != nil {
-			return err
-		}
-		c.sess.State = quiz.StateEnded
-		c.sess.EndedAt = &c.now
-		c.event(quiz.EventSessionEnded, map[string]any{"questions_run": runCount(c.sess)})
-		return c.broadcast(protocol.TypeSessionEnded, protocol.SessionEnded{EndedAt: quiz.Time(c.now)})
-	})
-}
-
-func runCount(s quiz.Session) int {
-	if s.CurrentIndex == nil {
-		return 0
+// readRoom is the command's first round trip.
+func readRoom(ctx context.Context, conn *pgx.Conn, schoolID, sessionID string, due time.Time) (quiz.Room, error) {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	// The players' read touches the partitioned answers table, where
+	// PostgreSQL would plan it afresh at every command.
+	b.Queue("SET LOCAL plan_cache_mode = force_generic_plan")
+	if due.IsZero() {
+		b.Queue(lockSessionSQL, sessionID, schoolID)
+		b.Queue(lockCurrentSQL, sessionID)
+	} else {
+		b.Queue(claimDueSQL, sessionID, schoolID, due)
 	}
-	return *s.CurrentIndex + 1
-}
-
-const lockOpenQuestionSQL = `
-SELECT idx FROM session_questions
-WHERE session_id = $1 AND closed_at IS NULL AND ($2 = false OR deadline <= $3)
-FOR UPDATE`
-
-const markClosedSQL = `UPDATE session_questions SET closed_at = $3 WHERE session_id = $1 AND idx = $2`
-
-const distributionSQL = `
-SELECT c, count(*) FROM answers, unnest(choices) AS c
-WHERE session_id = $1 AND session_created_at = $2 AND question_id = $3 GROUP BY c`
-
-const answeredSQL = `SELECT count(*) FROM answers WHERE session_id = $1 AND session_created_at = $2 AND question_id = $3`
-
-// standingsSQL scores every participant who was not kicked (and anyone who
-// answered without ever connecting), with their answer to the question.
-const standingsSQL = `
-WITH people AS (
-	SELECT student_id FROM session_participants WHERE session_id = $1 AND kicked_at IS NULL
-	UNION
-	SELECT student_id FROM answers WHERE session_id = $1 AND session_created_at = $2
-	EXCEPT
-	SELECT student_id FROM session_participants WHERE session_id = $1 AND kicked_at IS NOT NULL
-)
-SELECT p.student_id, u.name,
-	coalesce((SELECT sum(a.points) FROM answers a WHERE a.session_id = $1 AND a.session_created_at = $2 AND a.student_id = p.student_id), 0),
-	(SELECT a.correct FROM answers a WHERE a.session_id = $1 AND a.session_created_at = $2 AND a.student_id = p.student_id AND a.question_id = $3),
-	coalesce((SELECT a.points FROM answers a WHERE a.session_id = $1 AND a.session_created_at = $2 AND a.student_id = p.student_id AND a.question_id = $3), 0),
-	EXISTS (SELECT 1 FROM answers a WHERE a.session_id = $1 AND a.session_created_at = $2 AND a.student_id = p.student_id AND a.question_id = $3)
-FROM people p JOIN users u ON u.id = p.student_id`
-
-// LeaderboardSize is how many participants the leaderboard lists.
-const LeaderboardSize = 10
-
-// closeOpen closes the session's open question (only an overdue one when
-// dueOnly), broadcasting question.closed and leaderboard and preparing each
-// participant's result. It reports whether it closed one.
-func (s *SessionStore) closeOpen(ctx context.Context, c *command, dueOnly bool) (bool, error) {
+	b.Queue(playersSQL, sessionID)
+	br := conn.SendBatch(ctx, b)
+	defer br.Close()
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			return quiz.Room{}, mapError(err)
+		}
+	}
+	var room quiz.Room
 	var idx int
-	err := c.tx.QueryRow(ctx, lockOpenQuestionSQL, c.sess.ID, dueOnly, c.now).Scan(&idx)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, mapError(err)
-	}
-	if _, err := c.tx.Exec(ctx, markClosedSQL, c.sess.ID, idx, c.now); err != nil {
-		return false, mapError(err)
-	}
-	rq, err := currentQuestion(ctx, c.tx, c.sess.ID, idx)
-	if err != nil {
-		return false, err
-	}
-	qid := rq.Question.ID
-	dist := make(map[string]int, len(rq.Question.Options))
-	for _, o := range rq.Question.Options {
-		dist[o.ID] = 0
-	}
-	rows, err := c.tx.Query(ctx, distributionSQL, c.sess.ID, c.sess.CreatedAt, qid)
-	if err != nil {
-		return false, mapError(err)
-	}
-	for rows.Next() {
-		var opt string
-		var n int
-		if err := rows.Scan(&opt, &n); err != nil {
-			rows.Close()
-			return false, mapError(err)
+	var qid string
+	var rq quiz.RunQuestion
+	if due.IsZero() {
+		var err error
+		if room.Session, err = scanSession(br.QueryRow()); err != nil {
+			return room, mapError(err)
 		}
-		dist[opt] = n
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return false, mapError(err)
-	}
-	var answered, participants int
-	if err := c.tx.QueryRow(ctx, answeredSQL, c.sess.ID, c.sess.CreatedAt, qid).Scan(&answered); err != nil {
-		return false, mapError(err)
-	}
-	if err := c.tx.QueryRow(ctx, participantCountSQL, c.sess.ID).Scan(&participants); err != nil {
-		return false, mapError(err)
-	}
-
-	type mine struct {
-		correct  *bool
-		points   int
-		answered bool
-	}
-	var standings []quiz.Standing
-	per := map[string]mine{}
-	rows, err = c.tx.Query(ctx, standingsSQL, c.sess.ID, c.sess.CreatedAt, qid)
-	if err != nil {
-		return false, mapError(err)
-	}
-	for rows.Next() {
-		var st quiz.Standing
-		var m mine
-		if err := rows.Scan(&st.UserID, &st.Name, &st.Score, &m.correct, &m.points, &m.answered); err != nil {
-			rows.Close()
-			return false, mapError(err)
+		err = br.QueryRow().Scan(scanRunQuestion(&idx, &qid, &rq)...)
+		switch {
+		case err == nil:
+			room.Current = &rq
+		case !errors.Is(err, pgx.ErrNoRows):
+			return room, mapError(err)
 		}
-		standings = append(standings, st)
-		per[st.UserID] = m
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return false, mapError(err)
-	}
-	ranked := quiz.Rank(standings)
-
-	correct := rq.Question.Correct
-	if correct == nil {
-		correct = []string{}
-	}
-	if err := c.broadcast(protocol.TypeQuestionClosed, protocol.QuestionClosed{
-		QuestionID: qid, Correct: correct, Distribution: dist, Answered: answered, Participants: participants,
-	}); err != nil {
-		return false, err
-	}
-	top := ranked[:min(len(ranked), LeaderboardSize)]
-	if top == nil {
-		top = []quiz.Standing{}
-	}
-	if err := c.broadcast(protocol.TypeLeaderboard, protocol.Leaderboard{Top: top}); err != nil {
-		return false, err
-	}
-	if c.results == nil {
-		c.results = map[string][]byte{}
-	}
-	for _, st := range ranked {
-		m := per[st.UserID]
-		res := protocol.Result{QuestionID: qid, Points: m.points, Score: st.Score, Rank: st.Rank}
-		if rq.Question.Kind != quiz.KindPoll {
-			ok := m.answered && m.correct != nil && *m.correct
-			res.Correct = &ok
+	} else {
+		s := &room.Session
+		err := br.QueryRow().Scan(append([]any{&s.ID, &s.SchoolID, &s.ClassroomID, &s.QuizID, &s.QuizVersion, &s.TeacherID,
+			&s.State, &s.Seq, &s.CurrentIndex, &s.QuestionCount, &s.CreatedAt, &s.StartedAt, &s.EndedAt},
+			scanRunQuestion(&idx, &qid, &rq)...)...)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return room, errNotClaimed
 		}
-		f, err := protocol.Encode(protocol.TypeResult, res)
 		if err != nil {
-			return false, err
+			return room, mapError(err)
 		}
-		c.results[st.UserID] = f
+		room.Current = &rq
 	}
-	c.event(quiz.EventQuestionClosed, map[string]any{"question_id": qid, "index": idx, "answered": answered,
-		"participants": participants, "distribution": dist, "due": dueOnly})
-	return true, nil
+	if room.Current != nil {
+		room.Current.Question.ID, room.Current.Question.Index = qid, idx
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return room, mapError(err)
+	}
+	room.Players, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (quiz.Player, error) {
+		var p quiz.Player
+		var answered bool
+		var a quiz.PlayerAnswer
+		if err := r.Scan(&p.UserID, &p.Name, &p.Joined, &p.Kicked, &p.Score, &answered, &a.Choices, &a.Correct, &a.Points); err != nil {
+			return p, err
+		}
+		if answered {
+			p.Answer = &a
+		}
+		return p, nil
+	})
+	if err != nil {
+		return room, mapError(err)
+	}
+	return room, mapError(br.Close())
 }
 
+// write is the command's second round trip: one statement, then COMMIT.
+func write(ctx context.Context, conn *pgx.Conn, t quiz.Transition, recs []protocol.Broadcast) error {
+	sess := t.Session
+	var closedIdx *int
+	if t.Closed != nil {
+		closedIdx = &t.ClosedIndex
+	}
+	var openIdx *int
+	var openID *string
+	var openedAt, deadline *time.Time
+	if t.Opened != nil {
+		openIdx, openID = &t.Opened.Question.Index, &t.Opened.Question.ID
+		openedAt, deadline = &t.Opened.OpenedAt, &t.Opened.Deadline
+	}
+	seqs := make([]int64, len(recs))
+	frames := make([]string, len(recs))
+	for i, r := range recs {
+		seqs[i], frames[i] = r.Seq, string(r.Raw)
+	}
+	ids, names, payloads, err := outboxRows(t.Events)
+	if err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	b.Queue(writeSQL, sess.ID, sess.State, sess.Seq, sess.CurrentIndex, sess.StartedAt, sess.EndedAt,
+		closedIdx, t.Now, sess.SchoolID, openIdx, openID, openedAt, deadline, seqs, frames, ids, names, payloads)
+	b.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return mapError(err)
+	}
+	return nil
+}
+
+// outboxRows encodes events for writeSQL's unnest.
+func outboxRows(evs []quiz.Event) (ids, names, payloads []string, err error) {
+	for i := range evs {
+		e := &evs[i]
+		if e.EventID == "" {
+			e.EventID = uuid.NewString()
+		}
+		if e.Data == nil {
+			e.Data = map[string]any{}
+		}
+		p, err := json.Marshal(e)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("encode event %s: %w", e.Name, err)
+		}
+		ids, names, payloads = append(ids, e.EventID), append(names, string(e.Name)), append(payloads, string(p))
+	}
+	return ids, names, payloads, nil
+}
+
+// dueSessionsSQL is every node's sweep, every 250 ms: one table, through
+// the partial index session_questions_open_idx.
 const dueSessionsSQL = `
-SELECT s.school_id, s.id FROM session_questions sq JOIN sessions s ON s.id = sq.session_id
-WHERE sq.closed_at IS NULL AND sq.deadline <= $1 ORDER BY sq.deadline LIMIT $2`
+SELECT school_id, session_id FROM session_questions
+WHERE closed_at IS NULL AND deadline <= $1 ORDER BY deadline LIMIT $2`
 
 // SessionRef names a session with its school.
 type SessionRef struct {

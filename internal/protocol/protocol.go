@@ -86,6 +86,22 @@ type Snapshot struct {
 	Seq             int64            `json:"seq"`
 }
 
+// SnapshotOf is the snapshot of sess, whose last opened question is
+// current (nil before the first), with its participant count.
+func SnapshotOf(sess quiz.Session, current *quiz.RunQuestion, participants int) Snapshot {
+	snap := Snapshot{
+		ID: sess.ID, QuizID: sess.QuizID, QuizVersion: sess.QuizVersion, ClassroomID: sess.ClassroomID,
+		TeacherID: sess.TeacherID, State: sess.State, CreatedAt: quiz.Time(sess.CreatedAt),
+		StartedAt: quiz.TimePtr(sess.StartedAt), EndedAt: quiz.TimePtr(sess.EndedAt),
+		QuestionCount: sess.QuestionCount, Seq: sess.Seq, Participants: participants,
+	}
+	if current != nil {
+		snap.CurrentQuestion = &CurrentQuestion{PublicQuestion: Public(current.Question), OpenedAt: quiz.Time(current.OpenedAt),
+			Deadline: quiz.Time(current.Deadline), Closed: current.ClosedAt != nil}
+	}
+	return snap
+}
+
 // Welcome is the first frame on every socket.
 type Welcome struct {
 	Session   Snapshot `json:"session"`

@@ -43,11 +43,6 @@ type RunQuestion struct {
 	ClosedAt *time.Time
 }
 
-// Open reports whether q accepts an answer received at t.
-func (q RunQuestion) Open(t time.Time) bool {
-	return q.ClosedAt == nil && t.Before(q.Deadline)
-}
-
 // CheckStart says whether a session in s may start.
 func CheckStart(s State) error {
 	if s != StateLobby {

@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/quizcast/quizcast/internal/client"
+	"github.com/quizcast/quizcast/internal/live"
 	"github.com/quizcast/quizcast/internal/node"
 	"github.com/quizcast/quizcast/internal/postgres"
 	"github.com/quizcast/quizcast/internal/quiz"
@@ -453,7 +454,12 @@ func TestCommittedButNeverPublished(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Commit through the store alone: nothing is published.
-	if _, err := postgres.NewSessionStore(cl.Pool, nil).Start(ctx, school, sess.ID, sc.TeacherID, quiz.AppWhiteboard); err != nil {
+	store := postgres.NewSessionStore(cl.Pool, nil)
+	questions := func(s quiz.Session) ([]quiz.Question, error) {
+		return store.Questions(ctx, s.SchoolID, s.QuizID, s.QuizVersion)
+	}
+	start := live.Decide(questions, quiz.CommandStart, quiz.Actor{UserID: sc.TeacherID, App: quiz.AppWhiteboard}, time.Now().UTC())
+	if _, err := store.Command(ctx, school, sess.ID, start); err != nil {
 		t.Fatal(err)
 	}
 	if f := teststack.Expect(t, ctx, s, "session.started"); f.Seq != 1 {
