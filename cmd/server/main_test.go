@@ -54,7 +54,7 @@ func TestCheckConfig(t *testing.T) {
 	_, dbURL := testenv.Database(t)
 	good := map[string]string{
 		"DATABASE_URL": dbURL, "REDIS_URL": testenv.RedisURL(t), "RABBITMQ_URL": testenv.RabbitMQURL(t),
-		"JWT_SECRET": strings.Repeat("s", 32),
+		"JWT_SECRET": testenv.RandomID() + testenv.RandomID() + testenv.RandomID(),
 	}
 	var out bytes.Buffer
 	if err := run(t.Context(), []string{"checkconfig"}, env(good), &out); err != nil {
