@@ -27,6 +27,8 @@ port_b=$((port_a + 1))
 port_w=$((port_a + 10))
 debug_a=$((port_a + 11))
 debug_b=$((port_a + 12))
+metrics_a=$((port_a + 13))
+metrics_b=$((port_a + 14))
 dir=$(mktemp -d /tmp/quizcast-bench.XXXXXX)
 chmod 755 "$dir"
 out="$root/.bench"
@@ -72,9 +74,9 @@ start() { # name, command...
   "$@" >>"$dir/logs/$name.log" 2>&1 &
   pids+=($!)
 }
-HTTP_ADDR=127.0.0.1:$port_a NODE_ID=bench-a DEBUG_ADDR=127.0.0.1:$debug_a start server-a bin/server
+HTTP_ADDR=127.0.0.1:$port_a NODE_ID=bench-a DEBUG_ADDR=127.0.0.1:$debug_a METRICS_ADDR=127.0.0.1:$metrics_a start server-a bin/server
 pid_a=${pids[-1]}
-HTTP_ADDR=127.0.0.1:$port_b NODE_ID=bench-b DEBUG_ADDR=127.0.0.1:$debug_b start server-b bin/server
+HTTP_ADDR=127.0.0.1:$port_b NODE_ID=bench-b DEBUG_ADDR=127.0.0.1:$debug_b METRICS_ADDR=127.0.0.1:$metrics_b start server-b bin/server
 pid_b=${pids[-1]}
 WORKER_HTTP_ADDR=127.0.0.1:$port_w start eventworker bin/eventworker
 for port in $port_a $port_b $port_w; do
@@ -94,7 +96,7 @@ settle() {
   local open left
   for _ in $(seq 360); do
     open=0
-    for port in $port_a $port_b; do
+    for port in $metrics_a $metrics_b; do
       n=$(curl -fsS "http://127.0.0.1:$port/metrics" 2>/dev/null | awk '/^quizcast_ws_connections /{print int($2)}')
       open=$((open + ${n:-0}))
     done
@@ -130,7 +132,7 @@ bin/loadgen seed -classrooms "$seed_rooms" -students $per_room -questions "$ques
 if want connections; then
   step "connections: $sockets idle sockets on node A (fd limit $fdlimit)"
   bin/loadgen connections -creds "$dir/credentials.json" -node "$node_a" -pid "$pid_a" \
-    -debug "http://127.0.0.1:$debug_a" -heap-out "$out/heap-connections.pb.gz" \
+    -debug "http://127.0.0.1:$debug_a" -metrics "http://127.0.0.1:$metrics_a" -heap-out "$out/heap-connections.pb.gz" \
     -sockets "$sockets" -json "$out/connections.json" || echo "connections scenario failed"
   settle
 fi
@@ -159,7 +161,7 @@ if want pipeline; then
   for _ in $(seq 300); do kill -0 "$pid_b" 2>/dev/null || break; sleep 0.1; done
   bin/loadgen pipeline -creds "$dir/credentials.json" -rate "${BENCH_EVENT_RATE:-20000}" -duration 10s \
     -json "$out/pipeline-1node.json" || echo "pipeline scenario (one node) failed"
-  HTTP_ADDR=127.0.0.1:$port_b NODE_ID=bench-b DEBUG_ADDR=127.0.0.1:$debug_b start server-b bin/server
+  HTTP_ADDR=127.0.0.1:$port_b NODE_ID=bench-b DEBUG_ADDR=127.0.0.1:$debug_b METRICS_ADDR=127.0.0.1:$metrics_b start server-b bin/server
   pid_b=${pids[-1]}
   for _ in $(seq 150); do curl -fsS "$node_b/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
   settle

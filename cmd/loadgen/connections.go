@@ -52,6 +52,7 @@ func connectionsCmd(ctx context.Context, args []string) error {
 	node := fs.String("node", "http://127.0.0.1:8080", "the node to fill (loopback only)")
 	pid := fs.Int("pid", 0, "PID of the node process (for VmRSS)")
 	debug := fs.String("debug", "", "the node's DEBUG_ADDR base URL, for goroutine counts and a heap profile")
+	metricsURL := fs.String("metrics", "", "the node's METRICS_ADDR base URL, for Go memory figures (default: -node)")
 	heapOut := fs.String("heap-out", "", "save the node's heap profile with the sockets open here")
 	sockets := fs.Int("sockets", 19900, "sockets to open (students of as many seeded classrooms as needed)")
 	dialConc := fs.Int("dial-concurrency", 64, "handshakes in flight")
@@ -96,7 +97,10 @@ func connectionsCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	res.GoroutinesIdle = goroutines(*debug)
-	res.StackBefore, res.HeapBefore = goMemory(*node)
+	if *metricsURL == "" {
+		*metricsURL = *node
+	}
+	res.StackBefore, res.HeapBefore = goMemory(*metricsURL)
 
 	socks := make([]*client.Socket, *sockets)
 	var hs []time.Duration
@@ -136,7 +140,7 @@ func connectionsCmd(ctx context.Context, args []string) error {
 	}
 	res.FDsAfter = openFiles(*pid)
 	res.GoroutinesOpen = goroutines(*debug)
-	res.StackAfter, res.HeapAfter = goMemory(*node)
+	res.StackAfter, res.HeapAfter = goMemory(*metricsURL)
 	if n := float64(len(hs)); n > 0 {
 		res.PerSocketKiB = float64(res.RSSAfterKiB-res.RSSBeforeKiB) / n
 		res.StackPerSock = (res.StackAfter - res.StackBefore) / 1024 / n
@@ -218,9 +222,9 @@ func fetch(url, path string) error {
 }
 
 // goMemory reads go_memstats_stack_inuse_bytes and heap_inuse_bytes from
-// the node's Prometheus endpoint.
-func goMemory(node string) (stack, heap float64) {
-	resp, err := http.Get(node + "/metrics")
+// the node's Prometheus endpoint (its METRICS_ADDR).
+func goMemory(metricsURL string) (stack, heap float64) {
+	resp, err := http.Get(metricsURL + "/metrics")
 	if err != nil {
 		return 0, 0
 	}
