@@ -65,6 +65,9 @@ source "$dir/env"
 JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export JWT_SECRET
 export ALLOWED_ORIGINS=http://localhost:3000
+# Every simulated client comes from 127.0.0.1: the per-address handshake
+# limit that guards a real deployment would refuse the fleet.
+export RATE_WS_HANDSHAKES_PER_IP=${RATE_WS_HANDSHAKES_PER_IP:-1000000}
 bin/server migrate >/dev/null
 
 mkdir -p "$dir/logs"
