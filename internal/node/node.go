@@ -159,7 +159,7 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	router, err := httpapi.New(httpapi.Config{TrustedProxies: cfg.TrustedProxies, AllowedOrigins: cfg.AllowedOrigins}, httpapi.Deps{
 		Log: log, Registry: reg, Health: checker, Draining: &n.draining,
 		Tokens: tokens, Limiter: limiter, Accounts: accounts,
-		Authoring: authoring.New(store, pol, hasher),
+		Authoring: authoring.New(store, pol, hasher, sessions),
 		Sessions:  realtime.Guarded{RESTSessions: sessions, Queue: queue}, Sockets: n.sockets,
 		Reports: reports.NewService(reports.NewStore(pool), reportCache, log),
 		Web:     webapp.New(web.App()),
