@@ -1,12 +1,10 @@
 package node_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,24 +20,6 @@ import (
 	"github.com/quizcast/quizcast/internal/teststack"
 	"github.com/quizcast/quizcast/internal/worker"
 )
-
-// logBuffer captures a node's log lines from every goroutine.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestShutdownRecordsEveryLeave: a node with N student sockets is shut
 // down as cmd/server does (Shutdown, then its pools and Redis closed): every
@@ -69,7 +49,7 @@ func TestShutdownRecordsEveryLeave(t *testing.T) {
 		t.Fatal(err)
 	}
 	rdb := redis.NewClient(opt)
-	var logs logBuffer
+	var logs testenv.LogBuffer
 	cfg := config.Server{DatabaseURL: dbURL, RedisURL: redisURL, RabbitMQURL: rabbitURL,
 		JWTSecret: []byte(teststack.Secret), AccessTTL: 15 * time.Minute, RefreshTTL: time.Hour,
 		LoginIPLimit: 100000, LoginAccountLimit: 1000, APIUserLimit: 100000,
