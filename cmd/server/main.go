@@ -286,14 +286,12 @@ func serve(ctx context.Context, cfg config.Server, debugAddr string, log *slog.L
 	if err != nil {
 		return err
 	}
-	// Background work stops with bg; the answer writer with writerCtx, after
-	// the sockets and requests have drained.
-	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelBG()
-	writerCtx, cancelWriter := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWriter()
+	// The node runs until Shutdown (or a fatal listener error, stop) ends
+	// it; the deferred closes of Redis and the pools come after it.
+	hard, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
 	done := make(chan struct{})
-	go func() { n.Run(bg, writerCtx); close(done) }()
+	go func() { n.Run(hard); close(done) }()
 
 	srv := node.HTTPServer(cfg, n.Handler)
 	errc := make(chan error, 2)
@@ -313,8 +311,7 @@ func serve(ctx context.Context, cfg config.Server, debugAddr string, log *slog.L
 
 	select {
 	case err := <-errc:
-		cancelBG()
-		cancelWriter()
+		stop()
 		<-done
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
@@ -322,14 +319,12 @@ func serve(ctx context.Context, cfg config.Server, debugAddr string, log *slog.L
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	// Sockets first (hijacked connections are not tracked by Shutdown), then
-	// in-flight requests, then the answer writer, then the rest.
-	n.Drain(shutCtx)
-	if err := srv.Shutdown(shutCtx); err != nil {
-		log.Error("http shutdown", "err", err)
-	}
-	cancelWriter()
-	cancelBG()
+	// Sockets first (hijacked connections are not tracked by the HTTP
+	// server's Shutdown) until their leaves are recorded, then in-flight
+	// requests, then the answer writer, then the background work; Redis
+	// and the pools close after (deferred).
+	n.Shutdown(shutCtx, srv.Shutdown)
+	stop()
 	<-done
 	log.Info("stopped")
 	return nil

@@ -24,7 +24,7 @@ type Store interface {
 	Classrooms(ctx context.Context, schoolID string, f quiz.ClassroomFilter, p quiz.Page) ([]quiz.Classroom, *quiz.Cursor, error)
 	Enrol(ctx context.Context, schoolID, classroomID string, list []quiz.Enrolment) ([]quiz.User, error)
 	Roster(ctx context.Context, schoolID, classroomID string, p quiz.Page) ([]quiz.User, *quiz.Cursor, error)
-	Unenrol(ctx context.Context, schoolID, classroomID, studentID string) error
+	Unenrol(ctx context.Context, schoolID, classroomID, studentID string) (liveSessions []string, err error)
 
 	CreateQuiz(ctx context.Context, q quiz.Quiz, actorID string) (quiz.Quiz, error)
 	UpdateQuiz(ctx context.Context, q quiz.Quiz, actorID string) (quiz.Quiz, error)
@@ -33,17 +33,25 @@ type Store interface {
 	ArchiveQuiz(ctx context.Context, schoolID, quizID string) error
 }
 
+// Remover closes a student's sockets of sessions on every node once the
+// student left their classroom.
+type Remover interface {
+	Removed(ctx context.Context, sessionIDs []string, studentID string)
+}
+
 // Service runs the authoring operations for an authenticated caller.
 type Service struct {
-	store  Store
-	policy *policy.Policy
-	hasher *auth.Hasher
+	store   Store
+	policy  *policy.Policy
+	hasher  *auth.Hasher
+	remover Remover
 }
 
 // New returns the authoring service.
-// Passwords are hashed by hasher, the node's bounded bcrypt pool.
-func New(store Store, p *policy.Policy, hasher *auth.Hasher) *Service {
-	return &Service{store: store, policy: p, hasher: hasher}
+// Passwords are hashed by hasher, the node's bounded bcrypt pool; remover
+// closes the sockets of an unenrolled student.
+func New(store Store, p *policy.Policy, hasher *auth.Hasher, remover Remover) *Service {
+	return &Service{store: store, policy: p, hasher: hasher, remover: remover}
 }
 
 // CreateTeacher adds a teacher to the admin's school.
@@ -180,12 +188,21 @@ func (s *Service) Roster(ctx context.Context, id auth.Identity, classroomID stri
 	return s.store.Roster(ctx, id.SchoolID, classroomID, p)
 }
 
-// Unenrol removes a student from a classroom the caller manages.
+// Unenrol removes a student from a classroom the caller manages; their
+// sockets of the classroom's sessions that are not over close with 4403 on
+// every node (their answers are refused in SQL from the commit on).
 func (s *Service) Unenrol(ctx context.Context, id auth.Identity, classroomID, studentID string) error {
 	if _, err := s.policy.Classroom(ctx, id, classroomID, policy.Manage); err != nil {
 		return err
 	}
-	return s.store.Unenrol(ctx, id.SchoolID, classroomID, studentID)
+	live, err := s.store.Unenrol(ctx, id.SchoolID, classroomID, studentID)
+	if err != nil {
+		return err
+	}
+	if len(live) > 0 {
+		s.remover.Removed(ctx, live, studentID)
+	}
+	return nil
 }
 
 // CreateQuiz stores version 1 of a quiz owned by the caller.

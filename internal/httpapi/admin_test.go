@@ -1,15 +1,14 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/quizcast/quizcast/internal/quiz"
+	"github.com/quizcast/quizcast/internal/testenv"
 )
 
 type auditPage struct {
@@ -388,7 +387,7 @@ func TestAdminAccessMatrix(t *testing.T) {
 func TestLogsHoldNoPersonalData(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, generous)
-	var buf syncBuffer
+	var buf testenv.LogBuffer
 	n := e.newNode(false, slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	adminUser, adminEmail := n.register(t, "Logs High")
 	adm := n.login(t, adminEmail)
@@ -436,22 +435,4 @@ func TestLogsHoldNoPersonalData(t *testing.T) {
 	if strings.Contains(logs, "@example.org") {
 		t.Error("the logs hold an email")
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a server.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

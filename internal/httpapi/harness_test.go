@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -98,7 +99,7 @@ func (e *env) newNode(registrationClosed bool, log *slog.Logger) *node {
 		Tokens:             tokens,
 		Limiter:            limiter,
 		Accounts:           accounts,
-		Authoring:          authoring.New(e.store, policy.New(e.store), hasher),
+		Authoring:          authoring.New(e.store, policy.New(e.store), hasher, noSockets{}),
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -369,3 +370,9 @@ func routesOf(t *testing.T) gin.RoutesInfo {
 	}
 	return engine.Routes()
 }
+
+// noSockets is the harness's remover: it serves REST only, so an
+// unenrolled student has no socket to close.
+type noSockets struct{}
+
+func (noSockets) Removed(context.Context, []string, string) {}

@@ -338,6 +338,14 @@ func (s *Service) Kick(ctx context.Context, id auth.Identity, sessionID, student
 	return nil
 }
 
+// Removed closes a student's sockets of the sessions with 4403 on every
+// node, as a kick does, once they left the sessions' classroom.
+func (s *Service) Removed(ctx context.Context, sessionIDs []string, studentID string) {
+	for _, id := range sessionIDs {
+		s.publish(ctx, id, protocol.Envelope{Kick: studentID})
+	}
+}
+
 // Joined records a student's socket joining; it returns the participants.
 func (s *Service) Joined(ctx context.Context, sess quiz.Session, studentID string) (int, error) {
 	_, count, err := s.store.Join(ctx, sess, studentID)

@@ -75,6 +75,12 @@ type Node struct {
 	writer   *postgres.AnswerWriter
 	relays   []*rabbitmq.Publisher // one per relay worker
 	runners  []func(context.Context)
+
+	// Shutdown stops the answer writer, then the background work, each
+	// through its own context; Run closes the done channels.
+	writerCtx, bgCtx     context.Context
+	stopWriter, stopBG   context.CancelFunc
+	writerDone, runsDone chan struct{}
 }
 
 // New builds a node over an open pool and Redis client.
@@ -86,7 +92,9 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 		opts.ResyncInterval = 2 * time.Second
 	}
 	log = logging.Wrap(log)
-	n := &Node{log: log, Registry: metrics.NewRegistry()}
+	n := &Node{log: log, Registry: metrics.NewRegistry(), writerDone: make(chan struct{}), runsDone: make(chan struct{})}
+	n.writerCtx, n.stopWriter = context.WithCancel(context.Background())
+	n.bgCtx, n.stopBG = context.WithCancel(context.Background())
 	reg := n.Registry
 	n.Metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	metrics.RegisterPool(reg, pool)
@@ -159,7 +167,7 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	router, err := httpapi.New(httpapi.Config{TrustedProxies: cfg.TrustedProxies, AllowedOrigins: cfg.AllowedOrigins}, httpapi.Deps{
 		Log: log, Registry: reg, Health: checker, Draining: &n.draining,
 		Tokens: tokens, Limiter: limiter, Accounts: accounts,
-		Authoring: authoring.New(store, pol, hasher),
+		Authoring: authoring.New(store, pol, hasher, sessions),
 		Sessions:  realtime.Guarded{RESTSessions: sessions, Queue: queue}, Sockets: n.sockets,
 		Reports: reports.NewService(reports.NewStore(pool), reportCache, log),
 		Web:     webapp.New(web.App()),
@@ -213,18 +221,56 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	return n, nil
 }
 
-// Run runs the node's background work until ctx ends. The answer writer
-// runs until writerCtx ends, which the caller cancels only after the
-// sockets and requests have drained, so no accepted answer is cut off.
-func (n *Node) Run(ctx, writerCtx context.Context) {
+// Run runs the node's answer writer and background work until Shutdown
+// stops them, in that order; ctx ending stops both at once (a hard stop).
+// It returns once everything stopped and the relays' connections closed.
+func (n *Node) Run(ctx context.Context) {
+	stop := context.AfterFunc(ctx, func() {
+		n.stopWriter()
+		n.stopBG()
+	})
+	defer stop()
 	var wg sync.WaitGroup
-	wg.Go(func() { n.writer.Run(writerCtx) })
+	wg.Go(func() {
+		n.writer.Run(n.writerCtx)
+		close(n.writerDone)
+	})
 	for _, r := range n.runners {
-		wg.Go(func() { r(ctx) })
+		wg.Go(func() { r(n.bgCtx) })
 	}
 	wg.Wait()
 	for _, p := range n.relays {
 		_ = p.Close()
+	}
+	close(n.runsDone)
+}
+
+// Shutdown stops a running node in dependency order, so that nothing it
+// still has to write meets a closed pool or Redis client: readiness off
+// and sockets closed with 1001, waiting until each one's student_left is
+// recorded and its hub released; then the in-flight requests
+// (requests, e.g. the HTTP server's Shutdown; nil when there is none);
+// then the answer writer, with every answer it accepted; then the
+// background work (relays, sweeper, broker, presence). The caller closes
+// the pools and Redis after it returns. Past ctx, what is left is stopped
+// at once.
+func (n *Node) Shutdown(ctx context.Context, requests func(context.Context) error) {
+	n.Drain(ctx)
+	if requests != nil {
+		if err := requests(ctx); err != nil {
+			n.log.Error("http shutdown", "err", err)
+		}
+	}
+	n.stopWriter()
+	select {
+	case <-n.writerDone:
+	case <-ctx.Done():
+	}
+	n.stopBG()
+	select {
+	case <-n.runsDone:
+	case <-ctx.Done():
+		n.log.Warn("shutdown timed out before the background work stopped", "err", ctx.Err())
 	}
 }
 
@@ -244,7 +290,8 @@ func HTTPServer(cfg config.Server, h http.Handler) *http.Server {
 }
 
 // Drain turns readiness off, refuses new sockets, and closes the open ones
-// with 1001 after flushing what they are owed, waiting until ctx ends.
+// with 1001 after flushing what they are owed, waiting until their
+// goroutines finished (leaves recorded) or ctx ends.
 func (n *Node) Drain(ctx context.Context) {
 	n.draining.Store(true)
 	n.sockets.Drain(ctx)

@@ -48,7 +48,8 @@ const (
 	Closed
 	// raced: a concurrent answer of the same student won; look again.
 	raced
-	// Kicked: the student was removed from the session.
+	// Kicked: the student was removed from the session, or from its
+	// classroom.
 	Kicked
 )
 
@@ -63,7 +64,8 @@ type Written struct {
 
 // writeAnswersSQL writes a whole group-commit batch in one statement: it
 // inserts each answer whose question is open, before its deadline, from a
-// student who has not answered and was not kicked, writes the outbox
+// student who has not answered, was not kicked and is still enrolled in
+// the session's classroom, writes the outbox
 // event of each inserted one, and says per answer what happened (see
 // Outcome; 5 is raced). FOR SHARE on the run questions makes a concurrent
 // close wait for the batch (and the batch for it, reading the question as
@@ -83,8 +85,11 @@ WITH i AS (
 		LATERAL (SELECT * FROM session_questions s WHERE s.session_id = k.session_id AND s.question_id = k.question_id OFFSET 0) q
 	FOR SHARE OF q
 ), kicked AS (
-	SELECT p.session_id, p.student_id FROM session_participants p
-	WHERE (p.session_id, p.student_id) IN (SELECT session_id, student_id FROM i) AND p.kicked_at IS NOT NULL
+	-- Kicked from the session, or no longer enrolled in its classroom.
+	SELECT DISTINCT i.session_id, i.student_id FROM i
+	WHERE EXISTS (SELECT 1 FROM session_participants p
+			WHERE p.session_id = i.session_id AND p.student_id = i.student_id AND p.kicked_at IS NOT NULL)
+		OR NOT EXISTS (SELECT 1 FROM enrolments e WHERE e.classroom_id = i.classroom_id AND e.student_id = i.student_id)
 ), prev AS (
 	SELECT a.session_id, a.question_id, a.student_id, a.id, a.received_at, a.choices FROM answers a JOIN i
 		ON a.session_id = i.session_id AND a.session_created_at = i.created_at AND a.question_id = i.question_id

@@ -114,6 +114,43 @@ func TestAnswerOutcomes(t *testing.T) {
 	}
 }
 
+// A student removed from the session's classroom is refused by the
+// database like a kicked one, in a batch with an enrolled student's answer;
+// Unenrol names the classroom's session that is not over.
+func TestAnswerOfUnenrolledStudentIsRefused(t *testing.T) {
+	pool, _ := testenv.Database(t)
+	ctx := context.Background()
+	f, students, sess := running(t, pool, 3)
+	w := startWriter(t, pool)
+
+	live, err := postgres.NewStore(pool).Unenrol(ctx, f.school, f.classroom, students[1])
+	if err != nil || len(live) != 1 || live[0] != f.session {
+		t.Fatalf("unenrol: %v %v, want the running session %s", live, err, f.session)
+	}
+	if _, err := postgres.NewStore(pool).Unenrol(ctx, f.school, f.classroom, students[1]); !errors.Is(err, quiz.ErrNotFound) {
+		t.Fatalf("unenrolling again: %v, want not found", err)
+	}
+	var wg sync.WaitGroup
+	outcomes := make([]postgres.Outcome, 2)
+	for i, st := range []string{students[1], students[2]} {
+		wg.Go(func() {
+			got, err := w.Write(ctx, answer(f, sess, st, "a"))
+			if err != nil {
+				t.Error(err)
+			}
+			outcomes[i] = got.Outcome
+		})
+	}
+	wg.Wait()
+	if outcomes[0] != postgres.Kicked || outcomes[1] != postgres.Accepted {
+		t.Fatalf("outcomes %v, want unenrolled Kicked (%d), enrolled Accepted (%d)", outcomes, postgres.Kicked, postgres.Accepted)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM answers WHERE session_id = $1 AND student_id = $2`, f.session, students[1]).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("unenrolled student's answers stored: %d %v, want 0", n, err)
+	}
+}
+
 // TestCloseCountsEveryAcceptedAnswer races a close against a burst of
 // answers, many times: no deadlock, no error, and the close counts exactly
 // the answers that were acknowledged (the rest are refused closed).

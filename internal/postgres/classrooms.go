@@ -236,17 +236,28 @@ func (s *Store) Roster(ctx context.Context, schoolID, classroomID string, p quiz
 	return list, next, nil
 }
 
-const unenrolSQL = `DELETE FROM enrolments WHERE school_id = $1 AND classroom_id = $2 AND student_id = $3`
+// unenrolSQL removes the enrolment and returns whether there was one and
+// the classroom's sessions that are not over (whose sockets the student
+// must lose).
+const unenrolSQL = `
+WITH d AS (
+	DELETE FROM enrolments WHERE school_id = $1 AND classroom_id = $2 AND student_id = $3 RETURNING classroom_id
+)
+SELECT EXISTS (SELECT 1 FROM d),
+	ARRAY(SELECT s.id::text FROM sessions s
+		WHERE s.school_id = $1 AND s.classroom_id = $2 AND s.state <> 'ended' AND EXISTS (SELECT 1 FROM d))`
 
-// Unenrol removes a student from the classroom; one who is not enrolled is
+// Unenrol removes a student from the classroom and returns the ids of the
+// classroom's sessions that are not over; one who is not enrolled is
 // quiz.ErrNotFound.
-func (s *Store) Unenrol(ctx context.Context, schoolID, classroomID, studentID string) error {
-	tag, err := s.pool.Exec(ctx, unenrolSQL, schoolID, classroomID, studentID)
-	if err != nil {
-		return fmt.Errorf("unenrol: %w", mapError(err))
+func (s *Store) Unenrol(ctx context.Context, schoolID, classroomID, studentID string) ([]string, error) {
+	var removed bool
+	var live []string
+	if err := s.pool.QueryRow(ctx, unenrolSQL, schoolID, classroomID, studentID).Scan(&removed, &live); err != nil {
+		return nil, fmt.Errorf("unenrol: %w", mapError(err))
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("student %s is not enrolled: %w", studentID, quiz.ErrNotFound)
+	if !removed {
+		return nil, fmt.Errorf("student %s is not enrolled: %w", studentID, quiz.ErrNotFound)
 	}
-	return nil
+	return live, nil
 }

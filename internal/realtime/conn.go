@@ -29,6 +29,7 @@ const (
 	StatusTooBig       = 1009
 	StatusTokenExpired = 4401
 	StatusKicked       = 4403
+	StatusReplaced     = 4409
 )
 
 // kind tells what a queued frame is, so a teacher's backlog can replace an
@@ -401,6 +402,16 @@ func (c *conn) failLocked() {
 
 // closeWith closes the socket with code; with flush it first writes what
 // is queued, without it drops that.
+// isClosing reports whether closeWith was called.
+func (c *conn) isClosing() bool {
+	select {
+	case <-c.closing:
+		return true
+	default:
+		return false
+	}
+}
+
 func (c *conn) closeWith(code int, reason string, flush bool) {
 	c.closeOnce.Do(func() {
 		c.code, c.reason = code, reason

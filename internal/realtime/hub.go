@@ -47,11 +47,18 @@ type Hubs struct {
 
 	shards   [shardCount]shard
 	subLocks [subLockCount]sync.Mutex
+	// perUser caps one user's open sockets in one session on this node:
+	// a newer socket closes the oldest with 4409.
+	perUser int
 }
+
+// MaxSocketsPerUser is how many sockets one user keeps open in one session
+// on a node; the next one replaces the oldest (closed with 4409).
+const MaxSocketsPerUser = 5
 
 // NewHubs returns an empty registry.
 func NewHubs(broker Broker, store BroadcastStore, closer DeadlineCloser, log *slog.Logger, stats *Metrics) *Hubs {
-	h := &Hubs{broker: broker, store: store, closer: closer, log: log, stats: stats}
+	h := &Hubs{broker: broker, store: store, closer: closer, log: log, stats: stats, perUser: MaxSocketsPerUser}
 	for i := range h.shards {
 		h.shards[i].hubs = map[string]*hub{}
 	}
@@ -107,7 +114,8 @@ type hub struct {
 
 	mu       sync.Mutex
 	started  bool
-	conns    map[*conn]struct{}
+	conns    map[*conn]uint64 // a socket's join order, for the per-user cap
+	joins    uint64
 	last     int64
 	pending  map[int64]bcast
 	recent   []bcast
@@ -135,7 +143,7 @@ func (h *Hubs) acquire(ctx context.Context, sessionID, schoolID string) (*hub, e
 		return hb, nil
 	}
 	hb = &hub{hubs: h, id: sessionID, schoolID: schoolID, ready: make(chan struct{}), refs: 1,
-		conns: map[*conn]struct{}{}, pending: map[int64]bcast{}}
+		conns: map[*conn]uint64{}, pending: map[int64]bcast{}}
 	sh.hubs[sessionID] = hb
 	sh.mu.Unlock()
 
@@ -459,9 +467,34 @@ func (hb *hub) add(c *conn, snapSeq int64) {
 	for _, b := range hb.recent {
 		c.sendBroadcast(b.seq, b.frame)
 	}
-	hb.conns[c] = struct{}{}
+	hb.joins++
+	hb.conns[c] = hb.joins
 	if hb.ended {
 		c.closeWith(StatusNormal, "the session has ended", true)
+		return
+	}
+	hb.capUser(c.id.UserID)
+}
+
+// capUser closes the oldest open sockets of a user beyond the hub's
+// per-user cap. Called with hb.mu held.
+func (hb *hub) capUser(userID string) {
+	for {
+		var oldest *conn
+		n := 0
+		for o, order := range hb.conns {
+			if o.id.UserID != userID || o.isClosing() {
+				continue
+			}
+			n++
+			if oldest == nil || order < hb.conns[oldest] {
+				oldest = o
+			}
+		}
+		if n <= hb.hubs.perUser || oldest == nil {
+			return
+		}
+		oldest.closeWith(StatusReplaced, "replaced by a newer connection of the same user", true)
 	}
 }
 

@@ -429,3 +429,30 @@ func TestHubResubscribeAfterRelease(t *testing.T) {
 		t.Error("still subscribed with no hub")
 	}
 }
+
+// A user's sockets in one session are capped on the node: each one beyond
+// the cap closes that user's oldest with 4409; other users keep theirs.
+func TestHubCapsSocketsPerUser(t *testing.T) {
+	hubs, _, _ := testHubs(t)
+	hb := joinHub(t, hubs)
+	other := newPeer(t, "u2", false, nil)
+	hb.add(other.c, 0)
+	var ps []*peer
+	for range MaxSocketsPerUser + 2 {
+		p := newPeer(t, "u1", false, nil)
+		hb.add(p.c, 0)
+		ps = append(ps, p)
+	}
+	for i, p := range ps {
+		replaced := i < 2 // the two oldest
+		if p.c.isClosing() != replaced {
+			t.Fatalf("socket %d closing=%v, want %v", i, p.c.isClosing(), replaced)
+		}
+		if replaced && p.c.code != StatusReplaced {
+			t.Fatalf("socket %d closed with %d, want %d", i, p.c.code, StatusReplaced)
+		}
+	}
+	if other.c.isClosing() {
+		t.Fatal("another user's socket was closed")
+	}
+}

@@ -3,6 +3,7 @@ package realtime_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -464,5 +465,58 @@ func TestCommittedButNeverPublished(t *testing.T) {
 	}
 	if f := teststack.Expect(t, ctx, s, "session.started"); f.Seq != 1 {
 		t.Fatalf("seq %d, want 1", f.Seq)
+	}
+}
+
+// TestUnenrolClosesSocketsAndRefusesAnswers: a student the teacher removes
+// from the classroom over REST on node A loses their socket of the running
+// session on node B (4403, like a kick) and their REST answer is refused;
+// a classmate keeps playing.
+func TestUnenrolClosesSocketsAndRefusesAnswers(t *testing.T) {
+	ctx, cl, sc, sess := liveSession(t, 2, node.Options{}, 2, quickQuiz(1, 60))
+	gone := teststack.Dial(t, ctx, cl.URL(1), sc.Students[0].Token, sess.ID, client.DialOptions{})
+	next(t, ctx, gone)
+	stays := teststack.Dial(t, ctx, cl.URL(1), sc.Students[1].Token, sess.ID, client.DialOptions{})
+	next(t, ctx, stays)
+	command(t, ctx, sc.Teacher, sess.ID, "start", "next")
+	teststack.Expect(t, ctx, gone, "question.opened")
+	teststack.Expect(t, ctx, stays, "question.opened")
+
+	if _, err := sc.Teacher.Do(ctx, http.MethodDelete, "/api/v1/classrooms/"+sc.Classroom.ID+"/students/"+sc.Students[0].ID, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := gone.Next(ctx); err != nil {
+			if got := gone.CloseStatus(); got != 4403 {
+				t.Fatalf("closed with %v (%v), want 4403", got, err)
+			}
+			break
+		}
+	}
+	q := sc.Quiz.Questions[0]
+	body := map[string]any{"question_id": q.ID, "choices": []string{q.Options[0].ID}}
+	status, err := client.New(cl.URL(1)).With(sc.Students[0].Token).Do(ctx, http.MethodPost, "/api/v1/sessions/"+sess.ID+"/answers", body, nil)
+	var ce *client.Error
+	if status != http.StatusForbidden || !errors.As(err, &ce) || ce.Code != "forbidden" {
+		t.Fatalf("answer after unenrolment: %d %v, want 403 forbidden", status, err)
+	}
+	if _, status, _ := client.New(cl.URL(1)).With(sc.Students[0].Token).Dial(ctx, sess.ID, client.DialOptions{}); status != 403 {
+		t.Fatalf("rejoin after unenrolment: %d, want 403", status)
+	}
+	var n int
+	if err := cl.Pool.QueryRow(ctx, `SELECT count(*) FROM answers WHERE session_id = $1 AND student_id = $2`, sess.ID, sc.Students[0].ID).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("answers of the removed student: %d %v, want 0", n, err)
+	}
+	// The classmate's socket is still there and answers.
+	if err := stays.Send(ctx, "answer", "a1", body); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if f := next(t, ctx, stays); f.ID == "a1" {
+			if f.Type != "answer.accepted" {
+				t.Fatalf("classmate's answer: %s %s", f.Type, f.Data)
+			}
+			break
+		}
 	}
 }

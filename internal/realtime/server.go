@@ -113,6 +113,10 @@ type Server struct {
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
+	// stopping is set by Drain under mu: no socket starts after it, so
+	// Drain can wait for every socket's goroutine (runs) to finish.
+	stopping bool
+	runs     sync.WaitGroup
 }
 
 // NewServer returns the socket server.
@@ -256,8 +260,12 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, adm *Admission, c
 		fail(StatusNormal, "the session has ended")
 		return
 	}
+	if !s.start(c) {
+		s.hubs.release(hb)
+		fail(StatusGoingAway, "server going away; reconnect")
+		return
+	}
 	hb.add(c, snap.Seq)
-	s.track(c, true)
 	student := !adm.access.Teacher
 	if student {
 		s.joined(ctx, sess, c)
@@ -267,10 +275,11 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, adm *Admission, c
 
 // run reads the socket until it closes, then takes it out of its hub.
 func (s *Server) run(ctx context.Context, cancel context.CancelFunc, c *conn, hb *hub, sess quiz.Session, student bool, closed func(code int)) {
+	defer s.runs.Done() // last: the leave is recorded and the hub released
 	defer cancel()
 	defer s.stats.connections.Dec()
 	defer s.hubs.release(hb)
-	defer s.track(c, false)
+	defer s.untrack(c)
 	if !c.id.ExpiresAt.IsZero() {
 		t := time.AfterFunc(time.Until(c.id.ExpiresAt), func() {
 			c.closeWith(StatusTokenExpired, "the access token expired", true)
@@ -296,14 +305,23 @@ func (s *Server) run(ctx context.Context, cancel context.CancelFunc, c *conn, hb
 	}
 }
 
-func (s *Server) track(c *conn, add bool) {
+// start registers a socket whose goroutine Drain will wait for; it reports
+// false once the node drains.
+func (s *Server) start(c *conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if add {
-		s.conns[c] = struct{}{}
-	} else {
-		delete(s.conns, c)
+	if s.stopping {
+		return false
 	}
+	s.runs.Add(1)
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
 }
 
 func (s *Server) joined(ctx context.Context, sess quiz.Session, c *conn) {
@@ -561,8 +579,27 @@ func (s *Server) closeRevoked(ctx context.Context) {
 }
 
 // Drain refuses new sockets and closes the open ones with 1001 after
-// flushing what they are owed, so their clients reconnect elsewhere.
+// flushing what they are owed, so their clients reconnect elsewhere. It
+// returns once every socket's goroutine has finished (its student_left
+// recorded, its hub released and unsubscribed), or when ctx ends.
 func (s *Server) Drain(ctx context.Context) {
 	s.draining.Store(true)
-	s.hubs.CloseAll(ctx, StatusGoingAway, "server going away; reconnect")
+	const reason = "server going away; reconnect"
+	s.mu.Lock()
+	s.stopping = true
+	for c := range s.conns {
+		c.closeWith(StatusGoingAway, reason, true) // one not yet in its hub too
+	}
+	s.mu.Unlock()
+	s.hubs.CloseAll(ctx, StatusGoingAway, reason)
+	done := make(chan struct{})
+	go func() {
+		s.runs.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.log.Warn("drain timed out before every socket was released", "err", ctx.Err())
+	}
 }

@@ -86,7 +86,7 @@ func Start(t *testing.T, n int, opts node.Options) *Cluster {
 		// Every exchange with the node is held to api/*.yaml.
 		srv := httptest.NewServer(apicheck.Handler(t, nd.Handler))
 		tn := &Node{Node: nd, URL: srv.URL, srv: srv, cancel: cancel, done: make(chan struct{})}
-		go func() { nd.Run(ctx, ctx); close(tn.done) }()
+		go func() { nd.Run(ctx); close(tn.done) }()
 		c.Nodes = append(c.Nodes, tn)
 		t.Cleanup(tn.Stop)
 	}

@@ -8,7 +8,7 @@ const DEAD_AFTER = 5000;
 
 export class Live {
   // handlers: frame(f) for every frame applied, status(s) with
-  // 'connecting' | 'connected' | 'reconnecting' | 'ended' | 'kicked' | 'denied'.
+  // 'connecting' | 'connected' | 'reconnecting' | 'ended' | 'kicked' | 'replaced' | 'denied'.
   constructor(sessionId, handlers) {
     this.sessionId = sessionId;
     this.h = handlers;
@@ -111,6 +111,9 @@ export class Live {
     if (this.stopped) return;
     if (code === 1000) { this.setStatus('ended'); return; }
     if (code === 4403) { this.setStatus('kicked'); return; }
+    // 4409: a newer socket of the same user took this one's place;
+    // reconnecting would close that one in turn.
+    if (code === 4409) { this.setStatus('replaced'); return; }
     this.setStatus(this.everConnected ? 'reconnecting' : 'connecting');
     // 4401: the access token died; the ticket request refreshes it.
     this.connectSoon();

@@ -180,6 +180,7 @@ export function liveView(id) {
       status.className = `status ${shown}`;
       if (s === 'kicked') { info.textContent = 'The teacher removed you from this session.'; live.stop(); }
       if (s === 'denied') info.textContent = 'You cannot join this session.';
+      if (s === 'replaced') { info.textContent = 'This session was opened in another window or on another device.'; live.stop(); }
       if (s === 'reconnecting') announce('Connection lost, reconnecting');
     },
   });

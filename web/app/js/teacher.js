@@ -284,6 +284,7 @@ export function liveView(id) {
       status.textContent = s === 'ended' ? 'connected' : s;
       status.className = `status ${s === 'ended' ? 'connected' : s}`;
       if (s === 'kicked' || s === 'denied') err.textContent = 'You may not run this session.';
+      if (s === 'replaced') { err.textContent = 'This session was opened in another window or on another device.'; live.stop(); }
     },
   });
   page('Live session',
