@@ -8,7 +8,6 @@ import (
 
 	"github.com/quizcast/quizcast/internal/client"
 	"github.com/quizcast/quizcast/internal/node"
-	"github.com/quizcast/quizcast/internal/teststack"
 )
 
 // TestAdministrationClosesSockets: deactivation, erasure and a redeemed
@@ -18,22 +17,8 @@ func TestAdministrationClosesSockets(t *testing.T) {
 	t.Parallel()
 	ctx, cl, sc, sess := liveSession(t, 2, node.Options{}, 3, quickQuiz(1, 30))
 	admin := sc.Teacher // the registering teacher is the school's admin
-	join := func(i int) *client.Socket {
-		s := teststack.Dial(t, ctx, cl.URL(i%2), sc.Students[i].Token, sess.ID, client.DialOptions{})
-		next(t, ctx, s)
-		return s
-	}
-	waitClose := func(t *testing.T, s *client.Socket, want websocket.StatusCode) {
-		t.Helper()
-		for {
-			if _, err := s.Next(ctx); err != nil {
-				if got := s.CloseStatus(); got != want {
-					t.Fatalf("closed with %v (%v), want %v", got, err, want)
-				}
-				return
-			}
-		}
-	}
+	join := func(i int) *client.Socket { return joinStudent(t, ctx, cl, sc, sess, i) }
+	waitClose := func(t *testing.T, s *client.Socket, want websocket.StatusCode) { waitClosed(t, ctx, s, want) }
 	t.Run("deactivated", func(t *testing.T) {
 		s := join(0)
 		if _, err := admin.Do(ctx, http.MethodPatch, "/api/v1/users/"+sc.Students[0].ID, map[string]any{"active": false}, nil); err != nil {

@@ -268,22 +268,8 @@ func TestHandshakeRefusals(t *testing.T) {
 
 func TestKickRevokeAndAbuse(t *testing.T) {
 	ctx, cl, sc, sess := liveSession(t, 2, node.Options{Realtime: realtime.Config{RevocationCheck: 100 * time.Millisecond}}, 7, quickQuiz(1, 60))
-	join := func(i int) *client.Socket {
-		s := teststack.Dial(t, ctx, cl.URL(i%2), sc.Students[i].Token, sess.ID, client.DialOptions{})
-		next(t, ctx, s)
-		return s
-	}
-	waitClose := func(t *testing.T, s *client.Socket, want websocket.StatusCode) {
-		t.Helper()
-		for {
-			if _, err := s.Next(ctx); err != nil {
-				if got := s.CloseStatus(); got != want {
-					t.Fatalf("closed with %v (%v), want %v", got, err, want)
-				}
-				return
-			}
-		}
-	}
+	join := func(i int) *client.Socket { return joinStudent(t, ctx, cl, sc, sess, i) }
+	waitClose := func(t *testing.T, s *client.Socket, want websocket.StatusCode) { waitClosed(t, ctx, s, want) }
 
 	t.Run("kicked", func(t *testing.T) {
 		s := join(0)
@@ -517,6 +503,28 @@ func TestUnenrolClosesSocketsAndRefusesAnswers(t *testing.T) {
 				t.Fatalf("classmate's answer: %s %s", f.Type, f.Data)
 			}
 			break
+		}
+	}
+}
+
+// joinStudent connects student i to node i%2 of the cluster and reads its
+// welcome.
+func joinStudent(t *testing.T, ctx context.Context, cl *teststack.Cluster, sc teststack.School, sess client.Snapshot, i int) *client.Socket {
+	t.Helper()
+	s := teststack.Dial(t, ctx, cl.URL(i%2), sc.Students[i].Token, sess.ID, client.DialOptions{})
+	next(t, ctx, s)
+	return s
+}
+
+// waitClosed reads s until it closes and checks the close code.
+func waitClosed(t *testing.T, ctx context.Context, s *client.Socket, want websocket.StatusCode) {
+	t.Helper()
+	for {
+		if _, err := s.Next(ctx); err != nil {
+			if got := s.CloseStatus(); got != want {
+				t.Fatalf("closed with %v (%v), want %v", got, err, want)
+			}
+			return
 		}
 	}
 }
