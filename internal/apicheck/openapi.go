@@ -86,6 +86,12 @@ func specs(t testing.TB) (*OpenAPI, *AsyncAPI) {
 // document and the server refused it with a 4xx.
 func (o *OpenAPI) Exchange(req *http.Request, reqBody []byte, status int, header http.Header, body []byte) error {
 	ctx := context.Background()
+	if strings.HasPrefix(req.URL.Path, "/app/") && status < 400 {
+		// The web client's files: static assets of many media types under
+		// one documented path; the browser tests check what they do. Their
+		// refusals still go through the error shape below.
+		return nil
+	}
 	route, params, err := o.router.FindRoute(req)
 	if err != nil {
 		// A path or method the document does not know (unrouted, or a
