@@ -144,7 +144,7 @@ if want sweep; then
   step "pace sweep: $classrooms rooms × $per_room students over 2 nodes, paces $paces, $pace_questions questions each"
   bin/loadgen sweep -creds "$dir/credentials.json" -nodes "$node_a,$node_b" -pids "$pid_a,$pid_b" \
     -classrooms "$classrooms" -students $per_room -paces "$paces" -questions "$pace_questions" \
-    -json "$out/sweep.json" -md "$out/sweep.md" || echo "sweep scenario failed"
+    -json "$out/sweep.json" -md "$out/sweep.md" -pg-profile "$out" || echo "sweep scenario failed"
   settle
 fi
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -268,6 +269,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 	thinkMin := fs.Duration("think-min", time.Second, "shortest think time (the longest is 0.8 × pace)")
 	grace := fs.Duration("grace", 3*time.Second, "after a pace's last tick and longest think time, wait this long for acks and broadcasts")
 	mdOut := fs.String("md", "", "write the markdown table to this file")
+	profDir := fs.String("pg-profile", "", "write each pace's PostgreSQL profile (CPU by process kind, top statements) into this directory")
 	fs.String("timeout", "30m", "give up after")
 	_ = fs.Parse(args)
 	ctx, cancel := bounded(ctx, fs)
@@ -391,6 +393,10 @@ func sweepCmd(ctx context.Context, args []string) error {
 			return fmt.Errorf("postgres CPU: %w", err)
 		}
 		l0, _ := processCPU(os.Getpid())
+		var prof *pgProfile
+		if *profDir != "" {
+			prof = startPGProfile(ctx, pool, postmaster)
+		}
 		base := w.from.Add(100 * time.Millisecond)
 		var drive sync.WaitGroup
 		for i, r := range rooms {
@@ -411,6 +417,12 @@ func sweepCmd(ctx context.Context, args []string) error {
 		w.node, w.pg, w.loadgen = n1-n0, pg1-pg0, l1-l0
 		w.rssKiB = sumRSS(pids)
 		w.load = loadAverage()
+		if prof != nil {
+			name := strings.NewReplacer("/", "-").Replace(spec.String())
+			if err := prof.write(ctx, filepath.Join(*profDir, fmt.Sprintf("pg-%d-%s.txt", p, name)), "pace "+spec.String(), 25); err != nil {
+				fmt.Printf("sweep: PostgreSQL profile: %v\n", err)
+			}
+		}
 		fmt.Printf("sweep: pace %s done in %.1fs; CPU: nodes %.1fs, PostgreSQL %.1fs, load generator %.1fs\n",
 			spec, w.to.Sub(w.from).Seconds(), w.node.Seconds(), w.pg.Seconds(), w.loadgen.Seconds())
 	}

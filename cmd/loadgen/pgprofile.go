@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// pgProfile says where a window's PostgreSQL CPU went: by process kind
+// (client backends, autovacuum, WAL writer, checkpointer…) from /proc, and
+// by statement from pg_stat_statements (when the extension is loaded, as
+// scripts/services.sh does). It is how the sweep finds the background work
+// that the per-command and per-answer figures divide over the work done.
+type pgProfile struct {
+	postmaster int
+	pool       *pgxpool.Pool
+	cpu0       map[string]time.Duration
+	statements bool
+}
+
+// kindCPU sums the live children's utime+stime of postmaster by kind: the
+// process title up to its first space after "postgres: " ("walwriter",
+// "autovacuum", …); client backends are "backend".
+func kindCPU(postmaster int) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for pid, s := range allStats() {
+		if s.PPID != postmaster {
+			continue
+		}
+		raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if err != nil {
+			continue
+		}
+		title := strings.TrimPrefix(strings.TrimRight(string(raw), "\x00"), "postgres: ")
+		kind := "backend"
+		switch f := strings.Fields(title); {
+		case len(f) == 0:
+		case strings.HasPrefix(title, "autovacuum"), f[0] == "walwriter", f[0] == "checkpointer",
+			f[0] == "background", f[0] == "logical", f[0] == "archiver", f[0] == "stats":
+			kind = f[0]
+			if f[0] == "background" || f[0] == "logical" || strings.HasPrefix(f[0], "autovacuum") {
+				kind = strings.Join(f[:min(2, len(f))], " ")
+			}
+		}
+		out[kind] += time.Duration(s.UTime+s.STime) * clockTick
+	}
+	return out
+}
+
+func startPGProfile(ctx context.Context, pool *pgxpool.Pool, postmaster int) *pgProfile {
+	p := &pgProfile{postmaster: postmaster, pool: pool, cpu0: kindCPU(postmaster)}
+	_, err := pool.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+	if err == nil {
+		_, err = pool.Exec(ctx, "SELECT pg_stat_statements_reset()")
+	}
+	p.statements = err == nil
+	return p
+}
+
+// write prints the window's profile into path: CPU by kind, then the
+// statements by total execution time.
+func (p *pgProfile) write(ctx context.Context, path, title string, top int) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s\n\nPostgreSQL CPU by process kind (live processes; exited ones not counted):\n", title)
+	cpu1 := kindCPU(p.postmaster)
+	kinds := make([]string, 0, len(cpu1))
+	for k := range cpu1 {
+		kinds = append(kinds, k)
+	}
+	sort.Slice(kinds, func(i, j int) bool { return cpu1[kinds[i]]-p.cpu0[kinds[i]] > cpu1[kinds[j]]-p.cpu0[kinds[j]] })
+	for _, k := range kinds {
+		if d := cpu1[k] - p.cpu0[k]; d > 0 {
+			fmt.Fprintf(&b, "  %-28s %8.2f s\n", k, d.Seconds())
+		}
+	}
+	if p.statements {
+		rows, err := p.pool.Query(ctx, `SELECT calls, total_exec_time, total_plan_time, rows, shared_blks_hit + shared_blks_read,
+				wal_records, left(regexp_replace(query, '\s+', ' ', 'g'), 110)
+			FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT $1`, top)
+		if err != nil {
+			return fmt.Errorf("pg_stat_statements: %w", err)
+		}
+		fmt.Fprintf(&b, "\n%9s %10s %9s %8s %10s %9s %9s  %s\n", "calls", "exec ms", "plan ms", "µs/call", "rows", "blocks", "wal recs", "statement")
+		for rows.Next() {
+			var calls, nrows, blocks, wal int64
+			var exec, plan float64
+			var q string
+			if err := rows.Scan(&calls, &exec, &plan, &nrows, &blocks, &wal, &q); err != nil {
+				rows.Close()
+				return fmt.Errorf("pg_stat_statements: %w", err)
+			}
+			fmt.Fprintf(&b, "%9d %10.1f %9.1f %8.1f %10d %9d %9d  %s\n", calls, exec, plan,
+				1000*(exec+plan)/float64(max(calls, 1)), nrows, blocks, wal, q)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("pg_stat_statements: %w", err)
+		}
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
