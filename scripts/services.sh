@@ -76,6 +76,7 @@ fsync = on
 log_min_messages = warning
 shared_preload_libraries = 'pg_stat_statements'
 pg_stat_statements.track = all
+autovacuum_naptime = 5s
 EOF
   fi
   as_user postgres "$PG_BIN/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -w -t 60 start >/dev/null

@@ -24,10 +24,30 @@ type pgProfile struct {
 	statements bool
 }
 
+// backendApps maps each client backend's pid to its application_name
+// (empty when it cannot be read).
+func backendApps(ctx context.Context, pool *pgxpool.Pool) map[int]string {
+	out := map[int]string{}
+	rows, err := pool.Query(ctx, `SELECT pid, application_name FROM pg_stat_activity WHERE backend_type = 'client backend'`)
+	if err != nil {
+		return out
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pid int
+		var app string
+		if rows.Scan(&pid, &app) == nil {
+			out[pid] = app
+		}
+	}
+	return out
+}
+
 // kindCPU sums the live children's utime+stime of postmaster by kind: the
 // process title up to its first space after "postgres: " ("walwriter",
-// "autovacuum", …); client backends are "backend".
-func kindCPU(postmaster int) map[string]time.Duration {
+// "autovacuum", …); client backends are "backend" followed by their
+// application_name from apps (quizcast-server, quizcast-eventworker…).
+func kindCPU(postmaster int, apps map[int]string) map[string]time.Duration {
 	out := map[string]time.Duration{}
 	for pid, s := range allStats() {
 		if s.PPID != postmaster {
@@ -38,7 +58,7 @@ func kindCPU(postmaster int) map[string]time.Duration {
 			continue
 		}
 		title := strings.TrimPrefix(strings.TrimRight(string(raw), "\x00"), "postgres: ")
-		kind := "backend"
+		kind := "backend " + apps[pid]
 		switch f := strings.Fields(title); {
 		case len(f) == 0:
 		case strings.HasPrefix(title, "autovacuum"), f[0] == "walwriter", f[0] == "checkpointer",
@@ -54,7 +74,7 @@ func kindCPU(postmaster int) map[string]time.Duration {
 }
 
 func startPGProfile(ctx context.Context, pool *pgxpool.Pool, postmaster int) *pgProfile {
-	p := &pgProfile{postmaster: postmaster, pool: pool, cpu0: kindCPU(postmaster)}
+	p := &pgProfile{postmaster: postmaster, pool: pool, cpu0: kindCPU(postmaster, backendApps(ctx, pool))}
 	_, err := pool.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
 	if err == nil {
 		_, err = pool.Exec(ctx, "SELECT pg_stat_statements_reset()")
@@ -68,7 +88,7 @@ func startPGProfile(ctx context.Context, pool *pgxpool.Pool, postmaster int) *pg
 func (p *pgProfile) write(ctx context.Context, path, title string, top int) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s\n\nPostgreSQL CPU by process kind (live processes; exited ones not counted):\n", title)
-	cpu1 := kindCPU(p.postmaster)
+	cpu1 := kindCPU(p.postmaster, backendApps(ctx, p.pool))
 	kinds := make([]string, 0, len(cpu1))
 	for k := range cpu1 {
 		kinds = append(kinds, k)

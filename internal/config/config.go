@@ -92,6 +92,9 @@ type Worker struct {
 	HTTPAddr    string
 	// RefreshInterval is the minimum time between two refreshes of a view.
 	RefreshInterval time.Duration
+	// RefreshMaxDuty is the largest share of time a view may spend
+	// refreshing (REFRESH_MAX_DUTY_PERCENT / 100).
+	RefreshMaxDuty float64
 	// Prefetch is the consumer's prefetch window.
 	Prefetch int
 	// BatchSize is the largest batch stored in one transaction.
@@ -309,6 +312,7 @@ func LoadWorker(get Getenv) (Worker, error) {
 		RedisURL:        r.url("REDIS_URL", "redis", "rediss"),
 		HTTPAddr:        r.addr("WORKER_HTTP_ADDR", ":9090"),
 		RefreshInterval: r.duration("REFRESH_INTERVAL", 5*time.Second, 100*time.Millisecond, time.Hour),
+		RefreshMaxDuty:  float64(r.integer("REFRESH_MAX_DUTY_PERCENT", 2, 1, 100)) / 100,
 		Prefetch:        r.integer("WORKER_PREFETCH", 1000, 1, 65535),
 		BatchSize:       r.integer("WORKER_BATCH_SIZE", 500, 1, 10000),
 		BatchLinger:     r.duration("WORKER_BATCH_LINGER", 50*time.Millisecond, time.Millisecond, 10*time.Second),

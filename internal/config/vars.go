@@ -60,6 +60,7 @@ var WorkerVars = []Var{
 	{"WORKER_BATCH_LINGER", "50ms", "how long a started batch waits for more events (1ms-10s)"},
 	{"WORKER_CONSUMERS", "2", "consumers of the worker (1-16), each with one batch in flight"},
 	{"REFRESH_INTERVAL", "5s", "minimum time between two refreshes of a report view (100ms-1h)"},
+	{"REFRESH_MAX_DUTY_PERCENT", "2", "a view refreshes at most this share of the time: after a refresh of d, the next waits d × (100/P − 1) or the interval, the longer (1-100)"},
 }
 
 // PrintVars writes vars as an aligned table.

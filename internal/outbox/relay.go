@@ -56,6 +56,13 @@ type Config struct {
 	BatchTimeout time.Duration
 	// MaxBackoff caps the wait between failed rounds (default 10 s).
 	MaxBackoff time.Duration
+	// Linger is how long the first worker waits after a notification
+	// before its round (default 200 ms), so that the rows of many commits
+	// leave in one batch rather than one round each (measured at ~1,000
+	// events/s: rounds of 3 events cost more PostgreSQL CPU than the
+	// events); negative: none. A backlog does not wait: full rounds follow
+	// each other at once.
+	Linger time.Duration
 }
 
 func (c *Config) defaults() {
@@ -74,6 +81,12 @@ func (c *Config) defaults() {
 	}
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = 10 * time.Second
+	}
+	switch {
+	case c.Linger == 0:
+		c.Linger = 200 * time.Millisecond
+	case c.Linger < 0:
+		c.Linger = 0
 	}
 }
 
@@ -114,39 +127,48 @@ func NewRelay(store Store, pubs []Publisher, cfg Config, m *Metrics, log *slog.L
 // Run relays until ctx ends. While RabbitMQ (or PostgreSQL) fails each
 // worker backs off and retries; the rows wait in the outbox meanwhile. The
 // rounds in flight when ctx ends are finished, within BatchTimeout.
+//
+// Workers join in as the backlog needs them: notifications and the poll
+// wake the first worker only, and a worker whose round filled a whole
+// batch wakes the next one, so an idle node costs one round per
+// notification (lingered) or poll, and a backlog is drained by every
+// worker of every node.
 func (r *Relay) Run(ctx context.Context) {
 	wakes := make([]chan struct{}, len(r.pubs))
 	for i := range wakes {
 		wakes[i] = make(chan struct{}, 1)
 	}
-	signal := func() {
-		for _, w := range wakes {
-			select {
-			case w <- struct{}{}:
-			default:
-			}
+	nudge := func(i int) {
+		select {
+		case wakes[i%len(wakes)] <- struct{}{}:
+		default:
 		}
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	wg.Go(func() { r.listen(ctx, signal) })
+	wg.Go(func() { r.listen(ctx, func() { nudge(0) }) })
 	wg.Go(func() { r.watch(ctx) })
 	// Workers start at partitions spread over the ring, and nodes at a
 	// random place in it, so they rarely contend for the same partition.
 	offset := rand.IntN(postgres.OutboxPartitions)
 	for i, pub := range r.pubs {
 		start := offset + i*postgres.OutboxPartitions/len(r.pubs)
-		wg.Go(func() { r.work(ctx, pub, start, wakes[i]) })
+		wg.Go(func() { r.work(ctx, i, pub, start, wakes[i], func() { nudge(i + 1) }) })
 	}
 }
 
-// work is one worker's loop: rounds while there is work, else a wait for a
-// notification or the poll interval.
-func (r *Relay) work(ctx context.Context, pub Publisher, start int, wake <-chan struct{}) {
+// work is worker i's loop: rounds while there is work, else a wait for a
+// wake-up (worker 0 also polls). A round that filled a whole batch wakes
+// the next worker to help.
+func (r *Relay) work(ctx context.Context, i int, pub Publisher, start int, wake <-chan struct{}, help func()) {
 	b := rabbitmq.Backoff{Min: 100 * time.Millisecond, Max: r.cfg.MaxBackoff}
 	failing := false
-	poll := time.NewTimer(r.cfg.PollInterval)
-	defer poll.Stop()
+	var poll <-chan time.Time
+	if i == 0 {
+		t := time.NewTicker(r.cfg.PollInterval)
+		defer t.Stop()
+		poll = t.C
+	}
 	for {
 		n, err := r.round(ctx, pub, start)
 		if ctx.Err() != nil {
@@ -166,18 +188,23 @@ func (r *Relay) work(ctx context.Context, pub Publisher, start int, wake <-chan 
 			failing = false
 		}
 		b.Reset()
+		if n >= r.cfg.BatchSize {
+			help()
+		}
 		if n > 0 {
 			// The next round looks at the next partition first, so a busy
 			// partition does not starve the others.
 			start++
 			continue
 		}
-		poll.Reset(r.cfg.PollInterval)
 		select {
 		case <-ctx.Done():
 			return
 		case <-wake:
-		case <-poll.C:
+			if i == 0 && r.cfg.Linger > 0 && !rabbitmq.Sleep(ctx, r.cfg.Linger) {
+				return
+			}
+		case <-poll:
 		}
 	}
 }

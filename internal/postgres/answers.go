@@ -62,15 +62,34 @@ type Written struct {
 	Choices    []string
 }
 
+// answerLockKey is the first key of the per-session advisory locks that
+// order answers and closes: an answer batch holds each of its sessions'
+// lock shared, a command holds its session's exclusively
+// (pg_advisory_xact_lock(answerLockKey, hashtext(session id))). A hash
+// collision only makes two sessions wait for each other's closes.
+const answerLockKey int32 = 0x7163616e // "qcan"
+
+// lockAnswerSessionsSQL takes the shared locks of a batch's sessions, in
+// one order, before writeAnswersSQL runs: as a statement of its own, so
+// that writeAnswersSQL's snapshot is taken after the locks were granted
+// and sees a close that committed while the batch waited for it. Shared
+// locks live in the lock table only: unlike FOR SHARE on the question rows
+// they write nothing (no WAL, no multixact) and batches never wait for
+// each other.
+const lockAnswerSessionsSQL = `
+SELECT count(pg_advisory_xact_lock_shared($2, k))
+FROM (SELECT DISTINCT hashtext(s::text) AS k FROM unnest($1::uuid[]) s ORDER BY 1) x`
+
 // writeAnswersSQL writes a whole group-commit batch in one statement: it
 // inserts each answer whose question is open, before its deadline, from a
 // student who has not answered, was not kicked and is still enrolled in
 // the session's classroom, writes the outbox
 // event of each inserted one, and says per answer what happened (see
-// Outcome; 5 is raced). FOR SHARE on the run questions makes a concurrent
-// close wait for the batch (and the batch for it, reading the question as
-// the close left it), so a committed answer is always counted by the close
-// that follows.
+// Outcome; 5 is raced). It runs after lockAnswerSessionsSQL in the same
+// transaction: a close holds its session's lock exclusively from before it
+// reads the answers until it commits, so a close waits for the batches in
+// flight and counts them, and a batch that comes after the close finds the
+// question closed.
 const writeAnswersSQL = `
 WITH i AS (
 	SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::uuid[], $6::uuid[], $7::uuid[],
@@ -79,11 +98,10 @@ WITH i AS (
 			idx, student_id, choices, correct, points, received_at, response_ms, payload, n)
 ), sq AS (
 	SELECT q.session_id, q.question_id, q.closed_at, q.deadline
-	FROM (SELECT DISTINCT session_id, question_id FROM i ORDER BY 1, 2) k,
+	FROM (SELECT DISTINCT session_id, question_id FROM i) k,
 		-- OFFSET 0 keeps this a lookup by key per question of the batch,
 		-- whatever the size of session_questions.
 		LATERAL (SELECT * FROM session_questions s WHERE s.session_id = k.session_id AND s.question_id = k.question_id OFFSET 0) q
-	FOR SHARE OF q
 ), kicked AS (
 	-- Kicked from the session, or no longer enrolled in its classroom.
 	SELECT DISTINCT i.session_id, i.student_id FROM i
@@ -164,8 +182,18 @@ func writeBatch(ctx context.Context, pool *pgxpool.Pool, answers []Answer) ([]Wr
 			return nil, err
 		}
 	}
-	rows, err := pool.Query(ctx, writeAnswersSQL, c.ids, c.schools, c.sessions, c.created, c.classrooms, c.quizzes,
+	// Both statements go in one round trip, as one implicit transaction
+	// (a batch without BEGIN commits at its end, or rolls back whole).
+	b := &pgx.Batch{}
+	b.Queue(lockAnswerSessionsSQL, c.sessions, answerLockKey)
+	b.Queue(writeAnswersSQL, c.ids, c.schools, c.sessions, c.created, c.classrooms, c.quizzes,
 		c.questions, c.idx, c.students, c.choices, c.correct, c.points, c.received, c.ms, c.payloads)
+	br := pool.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, mapError(err)
+	}
+	rows, err := br.Query()
 	if err != nil {
 		return nil, mapError(err)
 	}
@@ -189,6 +217,9 @@ func writeBatch(ctx context.Context, pool *pgxpool.Pool, answers []Answer) ([]Wr
 	}
 	if len(out) != len(answers) {
 		return nil, fmt.Errorf("answer batch: %d outcomes for %d answers", len(out), len(answers))
+	}
+	if err := br.Close(); err != nil {
+		return nil, mapError(err)
 	}
 	return out, nil
 }

@@ -263,25 +263,33 @@ type Committed struct {
 // that answers' foreign keys take on the session row free.
 const lockSessionSQL = `SELECT ` + sessionColumns + ` FROM sessions WHERE id = $1 AND school_id = $2 FOR NO KEY UPDATE`
 
-// lockCurrentSQL reads the session's current question and locks it: an
-// open question's close waits for the answer batches that hold it FOR
-// SHARE, and answers that come after wait for the close and find it
-// closed, so the close counts exactly the committed answers.
+// lockAnswersSQL takes the session's answer lock exclusively (see
+// answerLockKey): it waits for the answer batches in flight, whose answers
+// the players' read, a later statement, then sees; batches that come after
+// wait for the command's commit and see the question as it left it.
+const lockAnswersSQL = `SELECT pg_advisory_xact_lock($1, hashtext($2::uuid::text))`
+
+// lockCurrentSQL reads the session's current question (the session row's
+// lock, taken before, keeps it from changing).
 const lockCurrentSQL = `
 SELECT sq.idx, sq.question_id, sq.opened_at, sq.deadline, sq.closed_at
 FROM session_questions sq JOIN sessions s ON s.id = sq.session_id AND sq.idx = s.current_index
-WHERE sq.session_id = $1 FOR NO KEY UPDATE OF sq`
+WHERE sq.session_id = $1`
 
-// claimDueSQL is the due close's lock, in one statement: the session row
-// first, skipped when another node or a command holds it (that one closes
-// the question), then its overdue question, waiting only for the answer
-// batches in flight. Exactly one caller gets the row; losers do not wait.
+// claimDueSQL claims a due close, in one statement: the session row,
+// skipped when another node or a command holds it (that one closes the
+// question), its overdue question, then — for the claimed row only, which
+// is why c is materialized — the session's answer lock (lockAnswersSQL).
+// Exactly one caller gets the row; losers wait for nothing.
 const claimDueSQL = `
-SELECT s.id, s.school_id, s.classroom_id, s.quiz_id, s.quiz_version, s.teacher_id, s.state, s.seq,
-	s.current_index, s.question_count, s.created_at, s.started_at, s.ended_at, sq.idx, sq.question_id, sq.opened_at, sq.deadline, sq.closed_at
-FROM sessions s JOIN session_questions sq ON sq.session_id = s.id AND sq.idx = s.current_index
-WHERE s.id = $1 AND s.school_id = $2 AND s.state = 'running' AND sq.closed_at IS NULL AND sq.deadline <= $3
-FOR NO KEY UPDATE OF s SKIP LOCKED FOR NO KEY UPDATE OF sq`
+WITH c AS MATERIALIZED (
+	SELECT s.id, s.school_id, s.classroom_id, s.quiz_id, s.quiz_version, s.teacher_id, s.state, s.seq,
+		s.current_index, s.question_count, s.created_at, s.started_at, s.ended_at, sq.idx, sq.question_id, sq.opened_at, sq.deadline, sq.closed_at
+	FROM sessions s JOIN session_questions sq ON sq.session_id = s.id AND sq.idx = s.current_index
+	WHERE s.id = $1 AND s.school_id = $2 AND s.state = 'running' AND sq.closed_at IS NULL AND sq.deadline <= $3
+	FOR NO KEY UPDATE OF s SKIP LOCKED
+)
+SELECT c.* FROM c CROSS JOIN LATERAL (SELECT pg_advisory_xact_lock($4, hashtext(c.id::text))) l`
 
 // playersSQL reads every student who joined or answered, with their score
 // over the session and their answer to the open question (none when no
@@ -411,9 +419,10 @@ func readRoom(ctx context.Context, conn *pgx.Conn, schoolID, sessionID string, d
 	b.Queue("SET LOCAL plan_cache_mode = force_generic_plan")
 	if due.IsZero() {
 		b.Queue(lockSessionSQL, sessionID, schoolID)
+		b.Queue(lockAnswersSQL, answerLockKey, sessionID)
 		b.Queue(lockCurrentSQL, sessionID)
 	} else {
-		b.Queue(claimDueSQL, sessionID, schoolID, due)
+		b.Queue(claimDueSQL, sessionID, schoolID, due, answerLockKey)
 	}
 	b.Queue(playersSQL, sessionID)
 	br := conn.SendBatch(ctx, b)
@@ -430,6 +439,9 @@ func readRoom(ctx context.Context, conn *pgx.Conn, schoolID, sessionID string, d
 	if due.IsZero() {
 		var err error
 		if room.Session, err = scanSession(br.QueryRow()); err != nil {
+			return room, mapError(err)
+		}
+		if _, err := br.Exec(); err != nil {
 			return room, mapError(err)
 		}
 		err = br.QueryRow().Scan(scanRunQuestion(&idx, &qid, &rq)...)

@@ -59,6 +59,13 @@ type RefresherConfig struct {
 	// Interval is the least time between two refreshes of one view
 	// (config.Worker.RefreshInterval; default 5 s).
 	Interval time.Duration
+	// MaxDuty bounds the share of time a view may spend refreshing
+	// (config.Worker.RefreshMaxDuty; default 0.02): after a refresh that
+	// took d, the next one of that view waits at least d × (1/MaxDuty − 1).
+	// A view's refresh rereads every live session's answers, so at scale it
+	// is the interval, not the events, that must give way; as_of says how
+	// fresh a report is. 1 disables the bound.
+	MaxDuty float64
 	// Clock defaults to the real one.
 	Clock Clock
 }
@@ -73,13 +80,15 @@ type Refresher struct {
 	cache    Invalidator
 	log      *slog.Logger
 	interval time.Duration
+	maxDuty  float64
 	clock    Clock
 	duration *prometheus.HistogramVec
 	failures *prometheus.CounterVec
 
 	mu    sync.Mutex
 	dirty map[string]bool
-	last  map[string]time.Time // start of the last refresh attempt
+	last  map[string]time.Time     // start of the last refresh attempt
+	took  map[string]time.Duration // duration of the last successful refresh
 	wake  chan struct{}
 
 	// passDone, if set (tests), is called after each pass of Run.
@@ -95,8 +104,11 @@ func NewRefresher(pool *pgxpool.Pool, cache Invalidator, reg prometheus.Register
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
 	}
+	if cfg.MaxDuty <= 0 || cfg.MaxDuty > 1 {
+		cfg.MaxDuty = DefaultMaxDuty
+	}
 	r := &Refresher{
-		pool: pool, cache: cache, log: log, interval: cfg.Interval, clock: cfg.Clock,
+		pool: pool, cache: cache, log: log, interval: cfg.Interval, maxDuty: cfg.MaxDuty, clock: cfg.Clock,
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "quizcast_view_refresh_duration_seconds",
 			Help:    "Duration of REFRESH MATERIALIZED VIEW CONCURRENTLY per view.",
@@ -108,6 +120,7 @@ func NewRefresher(pool *pgxpool.Pool, cache Invalidator, reg prometheus.Register
 		}, []string{"view"}),
 		dirty: map[string]bool{},
 		last:  map[string]time.Time{},
+		took:  map[string]time.Duration{},
 		wake:  make(chan struct{}, 1),
 	}
 	reg.MustRegister(r.duration, r.failures)
@@ -218,7 +231,7 @@ func (r *Refresher) due() ([]string, time.Duration) {
 		if !r.dirty[v] {
 			continue
 		}
-		next := r.last[v].Add(r.interval)
+		next := r.last[v].Add(r.gap(v))
 		if last, ok := r.last[v]; !ok || !now.Before(next) || now.Before(last) {
 			// Events arriving during the refresh mark the view again: the
 			// refresh may have started before they were committed.
@@ -232,6 +245,16 @@ func (r *Refresher) due() ([]string, time.Duration) {
 		}
 	}
 	return due, wait
+}
+
+// DefaultMaxDuty is RefresherConfig.MaxDuty's default: a view refreshes at
+// most 2 % of the time, so 50 × its last refresh's duration apart.
+const DefaultMaxDuty = 0.02
+
+// gap is the least time between two refreshes of v: the interval, or more
+// when the last refresh was long (MaxDuty). Called with r.mu held.
+func (r *Refresher) gap(v string) time.Duration {
+	return max(r.interval, time.Duration(float64(r.took[v])*(1/r.maxDuty-1)))
 }
 
 const refreshLockSQL = `SELECT pg_advisory_xact_lock(hashtext('quizcast_refresh_' || $1))`
@@ -272,6 +295,9 @@ func (r *Refresher) Refresh(ctx context.Context, view string) error {
 		return fmt.Errorf("refresh %s: commit: %w", view, err)
 	}
 	r.duration.WithLabelValues(view).Observe(took.Seconds())
+	r.mu.Lock()
+	r.took[view] = took
+	r.mu.Unlock()
 	r.log.Debug("view refreshed", "view", view, "duration_ms", took.Milliseconds())
 	return nil
 }

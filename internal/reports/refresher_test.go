@@ -265,3 +265,37 @@ func TestViewsAffectedBy(t *testing.T) {
 		}
 	}
 }
+
+// TestLongRefreshesAreSpacedByTheDutyBound: a view whose last refresh took
+// 2 s waits 49 × 2 s at the default 2 % duty, not the 5 s interval; a quick
+// one keeps the interval.
+func TestLongRefreshesAreSpacedByTheDutyBound(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC)}
+	r := NewRefresher(nil, nil, prometheus.NewRegistry(), slog.New(slog.DiscardHandler),
+		RefresherConfig{Interval: 5 * time.Second, Clock: clock})
+	r.Stored([]quiz.EventName{quiz.EventAnswerSubmitted})
+	due, _ := r.due()
+	if len(due) != len(Views()) {
+		t.Fatalf("first pass: %v due, want every view", due)
+	}
+	r.took[ViewStudentSessions] = 2 * time.Second
+	r.took[ViewClassroomSessions] = 10 * time.Millisecond
+	r.Stored([]quiz.EventName{quiz.EventAnswerSubmitted})
+
+	clock.Advance(5 * time.Second)
+	due, wait := r.due()
+	if len(due) != 2 || due[0] != ViewClassroomSessions || due[1] != ViewQuestionStats {
+		t.Fatalf("after the interval: %v due, want the quick views only", due)
+	}
+	if want := 98*time.Second - 5*time.Second; wait != want {
+		t.Fatalf("student view waits %v more, want %v (49 × its 2 s refresh)", wait, want)
+	}
+	clock.Advance(wait - time.Millisecond)
+	if due, _ := r.due(); len(due) != 0 {
+		t.Fatalf("1 ms early: %v due", due)
+	}
+	clock.Advance(time.Millisecond)
+	if due, _ := r.due(); len(due) != 1 || due[0] != ViewStudentSessions {
+		t.Fatalf("at 98 s: %v due, want the student view", due)
+	}
+}

@@ -34,7 +34,7 @@ type Worker struct {
 // New builds a worker over an open pool and Redis client.
 func New(cfg config.Worker, topo rabbitmq.Topology, pool *pgxpool.Pool, rdb *redis.Client, reg prometheus.Registerer, log *slog.Logger) *Worker {
 	cache := reports.NewCache(rdb, 0, reg)
-	refresher := reports.NewRefresher(pool, cache, reg, log, reports.RefresherConfig{Interval: cfg.RefreshInterval})
+	refresher := reports.NewRefresher(pool, cache, reg, log, reports.RefresherConfig{Interval: cfg.RefreshInterval, MaxDuty: cfg.RefreshMaxDuty})
 	// Defaults: a session is rolled up a minute after its end, a sweep
 	// every minute, a reconciliation every day (docs/reports.md).
 	rollup := reports.NewRollup(pool, refresher, reg, log, reports.RollupConfig{})
