@@ -82,6 +82,9 @@ type Server struct {
 	// writer's alone (one connection per batch in flight), so answers and
 	// commands cannot starve each other.
 	DBAnswerConns int
+	// AnswerBatchLinger (ANSWER_BATCH_LINGER, default 5 ms) is how long a
+	// group-commit batch waits for more answers once its first arrived.
+	AnswerBatchLinger time.Duration
 }
 
 // Worker is the configuration of cmd/eventworker.
@@ -273,6 +276,7 @@ func LoadServer(get Getenv) (Server, error) {
 		OutboxRelays:       r.integer("OUTBOX_RELAYS", 4, 1, 16),
 		DBMaxConns:         r.integer("DB_MAX_CONNS", 16, 2, 1000),
 		DBAnswerConns:      r.integer("DB_ANSWER_CONNS", 4, 1, 64),
+		AnswerBatchLinger:  r.duration("ANSWER_BATCH_LINGER", 5*time.Millisecond, 0, 100*time.Millisecond),
 	}
 	c.RetentionMonths = r.integer("RETENTION_MONTHS", 24, 1, 1200)
 	c.AuditRetentionMonths = r.integer("AUDIT_RETENTION_MONTHS", 36, 1, 1200)

@@ -43,6 +43,7 @@ var ServerVars = []Var{
 	{"OUTBOX_RELAYS", "4", "relay workers of the node (1-16); the workers of all nodes share the outbox's 16 partitions"},
 	{"DB_MAX_CONNS", "16", "the node's PostgreSQL pool size (2-1000); pool_max_conns in DATABASE_URL wins"},
 	{"DB_ANSWER_CONNS", "4", "the answer writer's own PostgreSQL pool (1-64): one connection per group-commit batch in flight"},
+	{"ANSWER_BATCH_LINGER", "5ms", "how long a group-commit batch of answers waits for more once its first arrived (0-100ms); longer: fewer, larger commits, a slower ack"},
 	{"REGISTRATION", "open", "open: anyone may register a school; closed: register answers 403 (server create-school)"},
 	{"RETENTION_MONTHS", "24", "sessions started before the month this many months ago are removed with everything about them (1-1200)"},
 	{"AUDIT_RETENTION_MONTHS", "36", "the audit log's own retention in months (1-1200)"},

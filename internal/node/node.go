@@ -141,7 +141,7 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 		writers = int(answerPool.Config().MaxConns)
 	}
 	n.writer = postgres.NewAnswerWriter(answerPool, log, postgres.AnswerWriterConfig{
-		Writers: writers, Linger: time.Millisecond, AfterCommit: waker.Kick})
+		Writers: writers, Linger: cfg.AnswerBatchLinger, AfterCommit: waker.Kick})
 	broker := realtime.NewRedisBroker(rdb, opts.HistoryLen)
 	presence := realtime.NewPresence(rdb, broker, log, 250*time.Millisecond)
 	// Commands and answers are counted by outcome where REST and the

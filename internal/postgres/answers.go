@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -229,14 +230,18 @@ func writeBatch(ctx context.Context, pool *pgxpool.Pool, answers []Answer) ([]Wr
 // answers costs a few round trips and fsyncs instead of one each. Every
 // answer is acknowledged only after its batch committed.
 type AnswerWriter struct {
-	pool     *pgxpool.Pool
-	log      *slog.Logger
-	requests chan answerRequest
-	maxBatch int
-	writers  int
-	linger   time.Duration
-	after    func()
-	stopped  chan struct{} // closed when Run has returned
+	// gathering is held by the one writer loop that is forming a batch:
+	// the others wait for it rather than take answers from the queue
+	// themselves, so one batch fills at a time while earlier ones commit.
+	gathering sync.Mutex
+	pool      *pgxpool.Pool
+	log       *slog.Logger
+	requests  chan answerRequest
+	maxBatch  int
+	writers   int
+	linger    time.Duration
+	after     func()
+	stopped   chan struct{} // closed when Run has returned
 }
 
 type answerRequest struct {
@@ -256,7 +261,10 @@ type AnswerWriterConfig struct {
 	// MaxBatch caps a batch (default 256).
 	MaxBatch int
 	// Linger is how long a batch waits for company once started (default
-	// 1 ms); zero sends what is queued at once.
+	// 1 ms); zero sends what is queued at once. Measured on two cores, a
+	// batch costs PostgreSQL ≈ 0.5 ms of CPU whatever its size plus ≈ 0.11
+	// ms per answer, so at a few hundred answers a second a linger of a
+	// few milliseconds halves the CPU per answer.
 	Linger time.Duration
 	// AfterCommit (optional, must not block) runs after a batch committed
 	// new answers, and so their outbox rows.
@@ -303,9 +311,11 @@ func (w *AnswerWriter) loop(ctx context.Context) {
 	batch := make([]answerRequest, 0, w.maxBatch)
 	for {
 		var first answerRequest
+		w.gathering.Lock()
 		select {
 		case first = <-w.requests:
 		case <-ctx.Done():
+			w.gathering.Unlock()
 			// Drain what is already queued, then stop.
 			for {
 				select {
@@ -317,6 +327,7 @@ func (w *AnswerWriter) loop(ctx context.Context) {
 			}
 		}
 		batch = w.gather(append(batch[:0], first))
+		w.gathering.Unlock()
 		w.flush(context.WithoutCancel(ctx), batch)
 	}
 }
