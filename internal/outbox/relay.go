@@ -21,11 +21,11 @@ import (
 
 // Store is the outbox table as the relay sees it: postgres.OutboxStore fits.
 type Store interface {
-	// Drain takes a free, non-empty partition (searching from start),
-	// claims a batch of its oldest rows, hands them to publish and deletes
-	// them when it returns nil, in one transaction; (0, nil) when no
-	// partition is both free and non-empty.
-	Drain(ctx context.Context, start, limit int, publish func(context.Context, []postgres.OutboxRow) error) (int, error)
+	// Drain takes up to parts free, non-empty partitions (searching from
+	// start), claims a batch of their oldest rows, hands them to publish
+	// and deletes them when it returns nil, in one transaction; (0, nil)
+	// when no partition is both free and non-empty.
+	Drain(ctx context.Context, start, parts, limit int, publish func(context.Context, []postgres.OutboxRow) error) (int, error)
 	// Stats measures the backlog.
 	Stats(ctx context.Context) (postgres.OutboxStats, error)
 	// Listen calls wake whenever rows may have been added, until ctx ends
@@ -169,8 +169,13 @@ func (r *Relay) work(ctx context.Context, i int, pub Publisher, start int, wake 
 		defer t.Stop()
 		poll = t.C
 	}
+	// After a wake-up the first round takes every free partition (a light
+	// load leaves in one round); the rounds that follow it take one each,
+	// so that the workers that help with a backlog find partitions free.
+	parts := postgres.OutboxPartitions
 	for {
-		n, err := r.round(ctx, pub, start)
+		n, err := r.round(ctx, pub, start, parts)
+		parts = 1
 		if ctx.Err() != nil {
 			return
 		}
@@ -206,6 +211,7 @@ func (r *Relay) work(ctx context.Context, i int, pub Publisher, start int, wake 
 			}
 		case <-poll:
 		}
+		parts = postgres.OutboxPartitions
 	}
 }
 
@@ -216,7 +222,7 @@ func (r *Relay) work(ctx context.Context, i int, pub Publisher, start int, wake 
 func (r *Relay) Flush(ctx context.Context) (int, error) {
 	total := 0
 	for start := 0; ; start++ {
-		n, err := r.round(ctx, r.pubs[0], start)
+		n, err := r.round(ctx, r.pubs[0], start, 1)
 		total += n
 		if err != nil || n == 0 {
 			return total, err
@@ -224,11 +230,11 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 	}
 }
 
-// round claims, publishes and deletes one batch of one partition.
-func (r *Relay) round(ctx context.Context, pub Publisher, start int) (int, error) {
+// round claims, publishes and deletes one batch of up to parts partitions.
+func (r *Relay) round(ctx context.Context, pub Publisher, start, parts int) (int, error) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.BatchTimeout)
 	defer cancel()
-	return r.store.Drain(rctx, start, r.cfg.BatchSize, func(ctx context.Context, rows []postgres.OutboxRow) error {
+	return r.store.Drain(rctx, start, parts, r.cfg.BatchSize, func(ctx context.Context, rows []postgres.OutboxRow) error {
 		msgs := make([]rabbitmq.Message, len(rows))
 		for i, row := range rows {
 			msgs[i] = rabbitmq.Message{RoutingKey: string(row.Name), MessageID: row.EventID, Body: row.Payload, Timestamp: row.CreatedAt}

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -107,46 +106,53 @@ const relayLockKey int32 = 0x71636f62 // "qcob"
 const legacyRelayLockKey int64 = 0x71635f6f7574626f // "qc_outbo"
 
 const (
-	// choosePartitionSQL takes the lock of the first partition, counting
-	// from $2, that has rows and that no other relay holds. The CASE fixes
-	// the order of evaluation (rows first, then the locks) and the LIMIT
-	// stops at the first partition locked, so no empty or extra partition
-	// is locked.
-	choosePartitionSQL = `SELECT c.p FROM (SELECT ((g + $2) % $3)::smallint AS p FROM generate_series(0, $3 - 1) g) c
+	// choosePartitionsSQL takes the locks of the first $5 partitions,
+	// counting from $2, that have rows and that no other relay holds. The
+	// CASE fixes the order of evaluation (rows first, then the locks) and
+	// the LIMIT stops at the last partition locked, so no empty or extra
+	// partition is locked.
+	choosePartitionsSQL = `SELECT c.p FROM (SELECT ((g + $2) % $3)::smallint AS p FROM generate_series(0, $3 - 1) g) c
 		WHERE CASE WHEN NOT EXISTS (SELECT 1 FROM outbox o WHERE o.part = c.p) THEN false
 			WHEN NOT pg_try_advisory_xact_lock_shared($4) THEN false
 			ELSE pg_try_advisory_xact_lock($1, c.p) END
-		LIMIT 1`
+		LIMIT $5`
+	// claimOutboxSQL takes the oldest rows of the locked partitions, in id
+	// order: each partition's rows stay in their order.
 	claimOutboxSQL = `SELECT id, event_id::text, name, payload::text, created_at
-		FROM outbox WHERE part = $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`
+		FROM outbox WHERE part = ANY($1::smallint[]) ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`
 	deleteOutboxSQL = `DELETE FROM outbox WHERE id = ANY($1)`
 )
 
-// Drain takes one partition of the outbox that has rows and that no other
-// relay is draining (the first such from partition start on, modulo
-// OutboxPartitions), claims up to limit of its oldest rows, hands them to
-// publish and deletes them when publish returns nil, all in one
-// transaction: the partition's lock and the rows stay held while they are
-// published, and a failed publish rolls back so they are published again
-// later. The lock is the partition's lease: it ends with the transaction,
-// also when the node dies. It returns how many rows were published, 0 when
-// no partition was free and non-empty.
-func (s *OutboxStore) Drain(ctx context.Context, start, limit int, publish func(context.Context, []OutboxRow) error) (int, error) {
+// Drain takes up to parts partitions of the outbox that have rows and that
+// no other relay is draining (the first such from partition start on,
+// modulo OutboxPartitions), claims up to limit of their oldest rows, hands
+// them to publish in id order and deletes them when publish returns nil,
+// all in one transaction: the partitions' locks and the rows stay held
+// while they are published, and a failed publish rolls back so they are
+// published again later. A lock is its partition's lease: it ends with the
+// transaction, also when the node dies. It returns how many rows were
+// published, 0 when no partition was free and non-empty. One partition at
+// a time lets several relays share a backlog; all of them at once drains
+// a light load in one round instead of one per partition.
+func (s *OutboxStore) Drain(ctx context.Context, start, parts, limit int, publish func(context.Context, []OutboxRow) error) (int, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	var part int16
-	err = tx.QueryRow(ctx, choosePartitionSQL, relayLockKey, ((start%OutboxPartitions)+OutboxPartitions)%OutboxPartitions,
-		OutboxPartitions, legacyRelayLockKey).Scan(&part)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil
-	}
+	prows, err := tx.Query(ctx, choosePartitionsSQL, relayLockKey, ((start%OutboxPartitions)+OutboxPartitions)%OutboxPartitions,
+		OutboxPartitions, legacyRelayLockKey, max(parts, 1))
 	if err != nil {
 		return 0, fmt.Errorf("outbox: partition lock: %w", err)
 	}
-	rows, err := tx.Query(ctx, claimOutboxSQL, part, limit)
+	locked, err := pgx.CollectRows(prows, pgx.RowTo[int16])
+	if err != nil {
+		return 0, fmt.Errorf("outbox: partition lock: %w", err)
+	}
+	if len(locked) == 0 {
+		return 0, nil
+	}
+	rows, err := tx.Query(ctx, claimOutboxSQL, locked, limit)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: claim: %w", err)
 	}
