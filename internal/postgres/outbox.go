@@ -117,9 +117,13 @@ const (
 			ELSE pg_try_advisory_xact_lock($1, c.p) END
 		LIMIT $5`
 	// claimOutboxSQL takes the oldest rows of the locked partitions, in id
-	// order: each partition's rows stay in their order.
-	claimOutboxSQL = `SELECT id, event_id::text, name, payload::text, created_at
-		FROM outbox WHERE part = ANY($1::smallint[]) ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`
+	// order: each partition's rows stay in their order. Each partition is
+	// read through its (part, id) index on its own (one ORDER BY id over
+	// all of them would walk the primary key through every dead row); rows
+	// locked beyond the limit are released at commit, untouched.
+	claimOutboxSQL = `SELECT o.id, o.event_id::text, o.name, o.payload::text, o.created_at
+		FROM unnest($1::smallint[]) p, LATERAL (SELECT * FROM outbox WHERE part = p ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) o
+		ORDER BY o.id LIMIT $2`
 	deleteOutboxSQL = `DELETE FROM outbox WHERE id = ANY($1)`
 )
 
