@@ -21,6 +21,7 @@ import (
 	"github.com/quizcast/quizcast/internal/auth"
 	"github.com/quizcast/quizcast/internal/authoring"
 	"github.com/quizcast/quizcast/internal/background"
+	"github.com/quizcast/quizcast/internal/clock"
 	"github.com/quizcast/quizcast/internal/config"
 	"github.com/quizcast/quizcast/internal/health"
 	"github.com/quizcast/quizcast/internal/httpapi"
@@ -132,6 +133,15 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	outboxStore := postgres.NewOutboxStore(pool)
 	waker := outbox.NewWaker(outboxStore.Notify, 20*time.Millisecond, log)
 	sessionStore := postgres.NewSessionStore(pool, waker.Kick)
+	// Every instant the live path stores comes from PostgreSQL's clock,
+	// carried forward by the monotonic clock: a step of this node's wall
+	// clock moves none of them.
+	anchorCtx, cancelAnchor := context.WithTimeout(context.Background(), 10*time.Second)
+	clk, err := clock.New(anchorCtx, postgres.ReadClock(pool), clock.ProcessMonotonic(), clock.Config{}, log)
+	cancelAnchor()
+	if err != nil {
+		return nil, err
+	}
 	// One batch in flight per connection of the answer pool; on the
 	// node's own pool, the writer's default (4).
 	answerPool, writers := opts.AnswerPool, 0
@@ -146,7 +156,7 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	presence := realtime.NewPresence(rdb, broker, log, 250*time.Millisecond)
 	// Commands and answers are counted by outcome where REST and the
 	// sockets call the service.
-	sessions := countedSessions{live.New(sessionStore, pol, n.writer, broker, presence, log), metrics.NewLive(reg)}
+	sessions := countedSessions{live.New(sessionStore, pol, n.writer, broker, presence, clk, log), metrics.NewLive(reg)}
 	rtStats := realtime.NewMetrics(reg)
 	hubs := realtime.NewHubs(broker, sessionStore, sessions, log, rtStats)
 	rtCfg := opts.Realtime
@@ -195,6 +205,7 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 		outbox.Config{BatchSize: cfg.OutboxBatchSize, PollInterval: cfg.OutboxPollInterval}, outbox.NewMetrics(reg), log)
 
 	n.runners = []func(context.Context){
+		clk.Run,
 		relay.Run,
 		waker.Run,
 		func(ctx context.Context) { postgres.KeepPartitions(ctx, pool, log) },

@@ -75,6 +75,8 @@ func (s *fakeStore) Seqs(_ context.Context, ids []string) (map[string]int64, err
 
 type countingCloser struct{ calls chan string }
 
+func (countingCloser) Now() time.Time { return time.Now() }
+
 func (c countingCloser) CloseDue(_ context.Context, _, sessionID string) error {
 	select {
 	case c.calls <- sessionID:
