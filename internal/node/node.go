@@ -105,10 +105,20 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 		"rabbitmq": func(ctx context.Context) error { return rabbitmq.Ping(ctx, cfg.RabbitMQURL) },
 	})
 
+	// Every instant the live path stores comes from PostgreSQL's clock,
+	// carried forward by the monotonic clock: a step of this node's wall
+	// clock moves none of them, nor the tokens' times.
+	anchorCtx, cancelAnchor := context.WithTimeout(context.Background(), 10*time.Second)
+	clk, err := clock.New(anchorCtx, postgres.ReadClock(pool), clock.ProcessMonotonic(), clock.Config{}, log)
+	cancelAnchor()
+	if err != nil {
+		return nil, err
+	}
 	tokens, err := auth.NewTokens(cfg.JWTSecret, cfg.AccessTTL, rdb)
 	if err != nil {
 		return nil, err
 	}
+	tokens.UseClock(clk.Now)
 	if cfg.JWTPreviousSecret != nil {
 		if err := tokens.AcceptPrevious(cfg.JWTPreviousSecret); err != nil {
 			return nil, err
@@ -133,15 +143,6 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	outboxStore := postgres.NewOutboxStore(pool)
 	waker := outbox.NewWaker(outboxStore.Notify, 20*time.Millisecond, log)
 	sessionStore := postgres.NewSessionStore(pool, waker.Kick)
-	// Every instant the live path stores comes from PostgreSQL's clock,
-	// carried forward by the monotonic clock: a step of this node's wall
-	// clock moves none of them.
-	anchorCtx, cancelAnchor := context.WithTimeout(context.Background(), 10*time.Second)
-	clk, err := clock.New(anchorCtx, postgres.ReadClock(pool), clock.ProcessMonotonic(), clock.Config{}, log)
-	cancelAnchor()
-	if err != nil {
-		return nil, err
-	}
 	// One batch in flight per connection of the answer pool; on the
 	// node's own pool, the writer's default (4).
 	answerPool, writers := opts.AnswerPool, 0
