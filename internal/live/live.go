@@ -312,8 +312,16 @@ func (s *Service) SweepDeadlines(ctx context.Context, interval time.Duration) {
 	background.Every(ctx, interval, false, s.sweep)
 }
 
+// sweepCallTimeout bounds each call of a sweep: a call stuck on a
+// connection that will never answer (a PostgreSQL host gone, a dead TCP
+// peer, which the kernel reports only after minutes) must not hold the
+// node's sweeper once PostgreSQL answers again; the next pass retries.
+const sweepCallTimeout = 5 * time.Second
+
 func (s *Service) sweep(ctx context.Context) {
-	due, err := s.store.DueSessions(ctx, s.Now(), 100)
+	lctx, cancel := context.WithTimeout(ctx, sweepCallTimeout)
+	due, err := s.store.DueSessions(lctx, s.Now(), 100)
+	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("deadline sweep failed", "err", err)
@@ -321,7 +329,10 @@ func (s *Service) sweep(ctx context.Context) {
 		return
 	}
 	for _, ref := range due {
-		if err := s.CloseDue(ctx, ref.SchoolID, ref.SessionID); err != nil && ctx.Err() == nil {
+		cctx, cancel := context.WithTimeout(ctx, sweepCallTimeout)
+		err := s.CloseDue(cctx, ref.SchoolID, ref.SessionID)
+		cancel()
+		if err != nil && ctx.Err() == nil {
 			s.log.Warn("closing overdue question failed", "session_id", ref.SessionID, "err", err)
 		}
 	}
