@@ -154,7 +154,7 @@ func scenario(t *testing.T, name string, st setup, fault func(s *stack, pg, rd *
 	}
 	r := count(t, ctx, se, faultEnd)
 	r.name, r.recovery = name, recovery
-	t.Logf("fault from %s for %.1fs; questions closed at most %.1fs after their deadline, %.1fs after the fault ended",
+	t.Logf("fault from %s for %.1fs; questions closed at most %.2fs after their deadline, %.2fs after the fault ended",
 		faultStart.UTC().Format("15:04:05.000"), faultEnd.Sub(faultStart).Seconds(), r.closeLate, r.closeAfterFault)
 	resultsMu.Lock()
 	results = append(results, r)
@@ -427,6 +427,18 @@ func TestS3bRedisEmpty(t *testing.T) {
 func TestS5PostgresDown(t *testing.T) {
 	fullOnly(t)
 	scenario(t, "5 PostgreSQL down 5s", setup{}, stopFor(t, "pg", 5*time.Second))
+}
+
+// 5b. PostgreSQL stopped for 5 s across the second question's deadline
+// (from 6 s into it): the question closes within about a sweep of
+// PostgreSQL answering again (the log's "after the fault ended").
+func TestS5bPostgresDownAcrossDeadline(t *testing.T) {
+	fullOnly(t)
+	down := stopFor(t, "pg", 5*time.Second)
+	scenario(t, "5b PostgreSQL down over a deadline", setup{}, func(s *stack, pg, rd *proxy) {
+		time.Sleep(4 * time.Second)
+		down(s, pg, rd)
+	})
 }
 
 // 6. The event worker SIGKILL'd while it stores, then started again.
