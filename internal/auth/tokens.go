@@ -53,6 +53,7 @@ type Tokens struct {
 	ttl         time.Duration
 	rdb         redis.UniversalClient
 	parser      *jwt.Parser
+	now         func() time.Time
 }
 
 // NewTokens returns Tokens signing with secret (at least 32 bytes) for
@@ -64,20 +65,25 @@ func NewTokens(secret []byte, ttl time.Duration, rdb redis.UniversalClient) (*To
 	if ttl <= 0 || ttl > MaxAccessTTL {
 		return nil, fmt.Errorf("access token lifetime %s outside (0, %s]", ttl, MaxAccessTTL)
 	}
-	return &Tokens{
-		secret: secret,
-		kid:    KeyID(secret),
-		ttl:    ttl,
-		rdb:    rdb,
-		// The algorithm is pinned: a token claiming "none", RS256 (with
-		// the secret as a "public key") or anything else fails.
-		parser: jwt.NewParser(
-			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-			jwt.WithExpirationRequired(),
-			jwt.WithIssuedAt(),
-			jwt.WithIssuer(issuer),
-		),
-	}, nil
+	t := &Tokens{secret: secret, kid: KeyID(secret), ttl: ttl, rdb: rdb}
+	t.UseClock(time.Now)
+	return t, nil
+}
+
+// UseClock makes t issue and check tokens by now (a node passes its
+// internal/clock: a token another node issued is then not "used before
+// issued" or expired early on a node whose wall clock stepped).
+func (t *Tokens) UseClock(now func() time.Time) {
+	t.now = now
+	// The algorithm is pinned: a token claiming "none", RS256 (with the
+	// secret as a "public key") or anything else fails.
+	t.parser = jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithIssuer(issuer),
+		jwt.WithTimeFunc(now),
+	)
 }
 
 // KeyID names a signing key in the tokens' "kid" header without giving
@@ -117,7 +123,7 @@ func (t *Tokens) TTL() time.Duration { return t.ttl }
 // Issue mints an access token for id; id.ExpiresAt is ignored and set from
 // the lifetime. It returns the token and its expiry.
 func (t *Tokens) Issue(id Identity) (string, time.Time, error) {
-	now := time.Now()
+	now := t.now()
 	exp := now.Add(t.ttl)
 	jti := make([]byte, 16)
 	if _, err := rand.Read(jti); err != nil {

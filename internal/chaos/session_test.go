@@ -25,24 +25,30 @@ type student struct {
 	nodes     func() []string // preferred node first
 	session   string
 
-	mu        sync.Mutex
-	seen      map[int64]bool    // broadcast seqs received
-	covered   int64             // seqs a recovered:false snapshot stood in for
-	maxSeq    int64             // highest seq received
-	acked     map[string]string // question id → answer id acknowledged
-	final     map[string]bool   // questions settled (acked or refused for good)
-	openQ     string            // the question open now, with its first option
-	openOpt   string
-	connected bool
-	ended     bool
-	welcomes  int // sockets opened
-	snapshots int // resumes answered with recovered:false
-	socket    *client.Socket
+	mu      sync.Mutex
+	seen    map[int64]bool    // broadcast seqs received
+	covered int64             // seqs a recovered:false snapshot stood in for
+	maxSeq  int64             // highest seq received
+	acked   map[string]string // question id → answer id acknowledged
+	final   map[string]bool   // questions settled (acked or refused for good)
+	// The student's own clock (the machine's, never stepped) of what it
+	// saw: when it first sent its answer to a question, when the answer
+	// was acknowledged, when a refusal as closed came, when it first saw
+	// the question closed.
+	sentAt, ackedAt, refusedAt, closedAt map[string]time.Time
+	openQ                                string // the question open now, with its first option
+	openOpt                              string
+	connected                            bool
+	ended                                bool
+	welcomes                             int // sockets opened
+	snapshots                            int // resumes answered with recovered:false
+	socket                               *client.Socket
 }
 
 func newStudent(id, token, session string, nodes func() []string) *student {
 	return &student{id: id, token: token, session: session, nodes: nodes,
-		seen: map[int64]bool{}, acked: map[string]string{}, final: map[string]bool{}}
+		seen: map[int64]bool{}, acked: map[string]string{}, final: map[string]bool{},
+		sentAt: map[string]time.Time{}, ackedAt: map[string]time.Time{}, refusedAt: map[string]time.Time{}, closedAt: map[string]time.Time{}}
 }
 
 type questionFrame struct {
@@ -157,6 +163,13 @@ func (s *student) handle(ctx context.Context, sock *client.Socket, f client.Fram
 			s.answerLater(ctx, sock, time.Duration(rand.IntN(4000))*time.Millisecond)
 		}
 	case "question.closed":
+		var c struct {
+			QuestionID string `json:"question_id"`
+		}
+		_ = json.Unmarshal(f.Data, &c)
+		if _, ok := s.closedAt[c.QuestionID]; !ok {
+			s.closedAt[c.QuestionID] = time.Now()
+		}
 		s.openQ = ""
 	case "session.ended":
 		s.ended = true
@@ -167,12 +180,17 @@ func (s *student) handle(ctx context.Context, sock *client.Socket, f client.Fram
 		}
 		_ = json.Unmarshal(f.Data, &a)
 		s.acked[a.QuestionID] = a.AnswerID
+		s.ackedAt[a.QuestionID] = time.Now()
 		s.final[a.QuestionID] = true
 	case "answer.rejected":
 		var a struct {
 			QuestionID string `json:"question_id"`
+			Code       string `json:"code"`
 		}
 		_ = json.Unmarshal(f.Data, &a)
+		if a.Code == "closed" {
+			s.refusedAt[a.QuestionID] = time.Now()
+		}
 		s.final[a.QuestionID] = true
 	case "error":
 		// unavailable (or any refusal of the answer): not stored, not
@@ -193,6 +211,9 @@ func (s *student) answerLater(ctx context.Context, sock *client.Socket, d time.D
 	time.AfterFunc(d, func() {
 		s.mu.Lock()
 		settled := s.final[q] || s.openQ != q || s.socket != sock
+		if _, ok := s.sentAt[q]; !ok && !settled {
+			s.sentAt[q] = time.Now()
+		}
 		s.mu.Unlock()
 		if settled || ctx.Err() != nil {
 			return
@@ -222,6 +243,11 @@ type session struct {
 	wg       sync.WaitGroup
 	// commandFailures counts teacher commands that failed (retried).
 	commandFailures atomic.Int64
+	// teacherNode is the node the teacher's commands go to first.
+	teacherNode int
+	// nextSent and nextDone are when each question's next command was
+	// first sent and when it returned (the test's clock).
+	nextSent, nextDone map[int]time.Time
 }
 
 const (
@@ -259,7 +285,7 @@ func startSession(t *testing.T, s *stack) *session {
 		t.Fatalf("create session: %v", err)
 	}
 	run, stop := context.WithCancel(context.Background())
-	se := &session{s: s, school: school, id: snap.ID, cancel: stop}
+	se := &session{s: s, school: school, id: snap.ID, cancel: stop, nextSent: map[int]time.Time{}, nextDone: map[int]time.Time{}}
 	for i, st := range school.Students {
 		stu := newStudent(st.ID, st.Token, snap.ID, func() []string { return s.liveNodes(i) })
 		se.students = append(se.students, stu)
@@ -303,7 +329,7 @@ func (se *session) command(ctx context.Context, cmd string, applied func() bool)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		base := se.s.liveNodes(i)[0]
+		base := se.s.liveNodes(i + se.teacherNode)[0]
 		_, err := client.New(base).With(se.school.Teacher.Token).Command(ctx, se.id, cmd)
 		if err == nil {
 			return nil

@@ -42,12 +42,26 @@ type stack struct {
 
 // proc is one process of the stack.
 type proc struct {
-	name string
-	args []string
-	env  []string
-	port int
-	cmd  *exec.Cmd
-	done chan struct{}
+	name     string
+	binary   string // the executable (default: bin/server, bin/eventworker)
+	wallStep string // the file its wall clock's offset is read from (the stepped binary)
+	args     []string
+	env      []string
+	port     int
+	cmd      *exec.Cmd
+	done     chan struct{}
+}
+
+// setup is how a scenario's stack differs from the plain one.
+type setup struct {
+	// proxied puts TCP proxies between the processes and PostgreSQL and
+	// Redis (scenario 7).
+	proxied bool
+	// wallStep runs node B on the binary whose wall clock steps
+	// (scenario 8).
+	wallStep bool
+	// teacherNode is the node the teacher's commands go to first.
+	teacherNode int
 }
 
 // services starts the private PostgreSQL, Redis and RabbitMQ once per test
@@ -159,9 +173,9 @@ func services(t *testing.T, args ...string) {
 	}
 }
 
-// newStack creates a migrated database for the scenario; proxied puts TCP
-// proxies between the processes and PostgreSQL and Redis.
-func newStack(t *testing.T, proxied bool) (*stack, *proxy, *proxy) {
+// newStack creates a migrated database for the scenario and starts the
+// processes as st says.
+func newStack(t *testing.T, st setup) (*stack, *proxy, *proxy) {
 	setupShared(t)
 	s := &stack{t: t, root: shared.root, bin: shared.bin, dir: shared.dir, base: shared.base}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -181,7 +195,7 @@ func newStack(t *testing.T, proxied bool) (*stack, *proxy, *proxy) {
 	s.amqpURL = fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", s.base+2)
 	s.nodeDB, s.nodeRedis = s.dbURL, s.redisURL
 	var pgProxy, redisProxy *proxy
-	if proxied {
+	if st.proxied {
 		pgProxy = newProxy(t, fmt.Sprintf("127.0.0.1:%d", s.base))
 		redisProxy = newProxy(t, fmt.Sprintf("127.0.0.1:%d", s.base+1))
 		s.nodeDB = fmt.Sprintf("postgres://postgres@%s/%s?sslmode=disable", pgProxy.addr(), name)
@@ -205,6 +219,14 @@ func newStack(t *testing.T, proxied bool) (*stack, *proxy, *proxy) {
 			"JWT_SECRET=" + secret, "NODE_ID=chaos-" + n, fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", port),
 			"OUTBOX_POLL_INTERVAL=100ms", "SHUTDOWN_TIMEOUT=10s", "RATE_API_PER_USER=100000", "RATE_LOGIN_PER_IP=100000",
 		}, common...)})
+	}
+	if st.wallStep {
+		b := s.nodes[1]
+		b.binary, b.wallStep = steppedServer(t), filepath.Join(s.logs, "wallstep")
+		if err := os.WriteFile(b.wallStep, []byte("0"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		b.env = append(b.env, wallStepEnv+"="+b.wallStep)
 	}
 	wport := freePort(t)
 	s.worker = &proc{name: "eventworker", port: wport, env: append([]string{fmt.Sprintf("WORKER_HTTP_ADDR=127.0.0.1:%d", wport),
@@ -246,15 +268,18 @@ func (s *stack) url(p *proc) string { return fmt.Sprintf("http://127.0.0.1:%d", 
 // start (re)starts p.
 func (s *stack) start(p *proc) {
 	s.t.Helper()
-	name := "server"
+	bin := filepath.Join(s.bin, "server")
 	if p == s.worker {
-		name = "eventworker"
+		bin = filepath.Join(s.bin, "eventworker")
+	}
+	if p.binary != "" {
+		bin = p.binary
 	}
 	f, err := os.OpenFile(filepath.Join(s.logs, p.name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(s.bin, name), p.args...)
+	cmd := exec.Command(bin, p.args...)
 	cmd.Env = append(os.Environ(), p.env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {

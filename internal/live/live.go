@@ -24,7 +24,7 @@ import (
 
 // Store is the session storage the service needs.
 type Store interface {
-	Create(ctx context.Context, schoolID, userID string, admin bool, quizID, classroomID string) (quiz.Session, error)
+	Create(ctx context.Context, schoolID, userID string, admin bool, quizID, classroomID string, now time.Time) (quiz.Session, error)
 	Access(ctx context.Context, schoolID, sessionID, userID string) (postgres.Access, error)
 	Questions(ctx context.Context, schoolID, quizID string, version int) ([]quiz.Question, error)
 	Opened(ctx context.Context, sessionID, questionID string) (opened, deadline time.Time, err error)
@@ -32,9 +32,9 @@ type Store interface {
 	Command(ctx context.Context, schoolID, sessionID string, decide postgres.Decide) (postgres.Committed, error)
 	CloseDue(ctx context.Context, schoolID, sessionID string, now time.Time, decide postgres.Decide) (postgres.Committed, bool, error)
 	DueSessions(ctx context.Context, now time.Time, limit int) ([]postgres.SessionRef, error)
-	Join(ctx context.Context, sess quiz.Session, studentID string) (first bool, count int, err error)
-	Left(ctx context.Context, sess quiz.Session, studentID string) error
-	Kick(ctx context.Context, sess quiz.Session, studentID string) (int, error)
+	Join(ctx context.Context, sess quiz.Session, studentID string, now time.Time) (first bool, count int, err error)
+	Left(ctx context.Context, sess quiz.Session, studentID string, now time.Time) error
+	Kick(ctx context.Context, sess quiz.Session, studentID string, now time.Time) (int, error)
 	ListByClassroom(ctx context.Context, schoolID, classroomID string, live bool, p quiz.Page) ([]protocol.Snapshot, *quiz.Cursor, error)
 }
 
@@ -60,6 +60,12 @@ type Counter interface {
 	Connected(ctx context.Context, sessionID string) int
 }
 
+// Clock gives the instants the service stores (internal/clock: PostgreSQL's
+// clock carried forward by the monotonic clock, never the wall clock).
+type Clock interface {
+	Now() time.Time
+}
+
 // Service is the live session service of one node.
 type Service struct {
 	store      Store
@@ -67,6 +73,7 @@ type Service struct {
 	answers    AnswerWriter
 	pub        Publisher
 	counter    Counter
+	clock      Clock
 	log        *slog.Logger
 
 	mu        sync.Mutex
@@ -76,10 +83,16 @@ type Service struct {
 
 type openedAt struct{ at, deadline time.Time }
 
-// New returns a service.
-func New(store Store, classrooms Classrooms, answers AnswerWriter, pub Publisher, counter Counter, log *slog.Logger) *Service {
-	return &Service{store: store, classrooms: classrooms, answers: answers, pub: pub, counter: counter, log: log,
+// New returns a service whose every stored instant comes from clock.
+func New(store Store, classrooms Classrooms, answers AnswerWriter, pub Publisher, counter Counter, clock Clock, log *slog.Logger) *Service {
+	return &Service{store: store, classrooms: classrooms, answers: answers, pub: pub, counter: counter, clock: clock, log: log,
 		questions: map[string][]quiz.Question{}, opened: map[string]openedAt{}}
+}
+
+// Now is the service's clock, to the millisecond the database keeps: the
+// time of every stored instant and of every deadline, on every node.
+func (s *Service) Now() time.Time {
+	return s.clock.Now().Truncate(time.Millisecond)
 }
 
 // cacheLimit bounds the immutable caches; past it they start afresh.
@@ -90,7 +103,7 @@ func (s *Service) Create(ctx context.Context, id auth.Identity, quizID, classroo
 	if err := policy.Teacher(id); err != nil {
 		return protocol.Snapshot{}, err
 	}
-	sess, err := s.store.Create(ctx, id.SchoolID, id.UserID, id.Role == quiz.RoleAdmin, quizID, classroomID)
+	sess, err := s.store.Create(ctx, id.SchoolID, id.UserID, id.Role == quiz.RoleAdmin, quizID, classroomID, s.Now())
 	if err != nil {
 		return protocol.Snapshot{}, err
 	}
@@ -174,7 +187,7 @@ func (s *Service) Command(ctx context.Context, id auth.Identity, sess quiz.Sessi
 	if _, err := s.quizQuestions(ctx, sess.SchoolID, sess.QuizID, sess.QuizVersion); err != nil {
 		return protocol.Snapshot{}, err
 	}
-	now := time.Now().UTC().Truncate(time.Millisecond)
+	now := s.Now()
 	c, err := s.store.Command(ctx, sess.SchoolID, sess.ID, s.decide(ctx, cmd, quiz.Actor{UserID: id.UserID, App: app}, now))
 	if err != nil {
 		return protocol.Snapshot{}, err
@@ -283,7 +296,7 @@ func (s *Service) publish(ctx context.Context, sessionID string, env protocol.En
 // Every node's hub timer and sweeper may call it at once: one of them
 // closes the question, the others spend one cheap statement.
 func (s *Service) CloseDue(ctx context.Context, schoolID, sessionID string) error {
-	now := time.Now().UTC().Truncate(time.Millisecond)
+	now := s.Now()
 	c, ok, err := s.store.CloseDue(ctx, schoolID, sessionID, now, s.decide(ctx, quiz.CommandCloseDue, quiz.Actor{App: quiz.AppServer}, now))
 	if err != nil || !ok {
 		return err
@@ -299,8 +312,16 @@ func (s *Service) SweepDeadlines(ctx context.Context, interval time.Duration) {
 	background.Every(ctx, interval, false, s.sweep)
 }
 
+// sweepCallTimeout bounds each call of a sweep: a call stuck on a
+// connection that will never answer (a PostgreSQL host gone, a dead TCP
+// peer, which the kernel reports only after minutes) must not hold the
+// node's sweeper once PostgreSQL answers again; the next pass retries.
+const sweepCallTimeout = 5 * time.Second
+
 func (s *Service) sweep(ctx context.Context) {
-	due, err := s.store.DueSessions(ctx, time.Now().UTC(), 100)
+	lctx, cancel := context.WithTimeout(ctx, sweepCallTimeout)
+	due, err := s.store.DueSessions(lctx, s.Now(), 100)
+	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("deadline sweep failed", "err", err)
@@ -308,7 +329,10 @@ func (s *Service) sweep(ctx context.Context) {
 		return
 	}
 	for _, ref := range due {
-		if err := s.CloseDue(ctx, ref.SchoolID, ref.SessionID); err != nil && ctx.Err() == nil {
+		cctx, cancel := context.WithTimeout(ctx, sweepCallTimeout)
+		err := s.CloseDue(cctx, ref.SchoolID, ref.SessionID)
+		cancel()
+		if err != nil && ctx.Err() == nil {
 			s.log.Warn("closing overdue question failed", "session_id", ref.SessionID, "err", err)
 		}
 	}
@@ -324,7 +348,7 @@ func (s *Service) Kick(ctx context.Context, id auth.Identity, sessionID, student
 	if !quiz.ValidID(studentID) {
 		return quiz.Errorf(quiz.CodeNotFound, "no such student in this classroom")
 	}
-	count, err := s.store.Kick(ctx, a.Session, studentID)
+	count, err := s.store.Kick(ctx, a.Session, studentID, s.Now())
 	if err != nil {
 		return err
 	}
@@ -348,7 +372,7 @@ func (s *Service) Removed(ctx context.Context, sessionIDs []string, studentID st
 
 // Joined records a student's socket joining; it returns the participants.
 func (s *Service) Joined(ctx context.Context, sess quiz.Session, studentID string) (int, error) {
-	_, count, err := s.store.Join(ctx, sess, studentID)
+	_, count, err := s.store.Join(ctx, sess, studentID, s.Now())
 	if err != nil {
 		return 0, err
 	}
@@ -358,7 +382,7 @@ func (s *Service) Joined(ctx context.Context, sess quiz.Session, studentID strin
 
 // Left records that a student's last socket on this node closed.
 func (s *Service) Left(ctx context.Context, sess quiz.Session, studentID string) {
-	if err := s.store.Left(context.WithoutCancel(ctx), sess, studentID); err != nil {
+	if err := s.store.Left(context.WithoutCancel(ctx), sess, studentID, s.Now()); err != nil {
 		s.log.Warn("recording student_left failed", "session_id", sess.ID, "err", err)
 	}
 }
@@ -415,7 +439,7 @@ func (s *Service) openedAt(ctx context.Context, sessionID, questionID string) (o
 // Answer submits a student's answer to the session's question. created is
 // false for an identical re-send, which returns the original answer.
 func (s *Service) Answer(ctx context.Context, id auth.Identity, sess quiz.Session, questionID string, choices []string, app quiz.App) (protocol.AnswerAccepted, bool, error) {
-	received := time.Now().UTC().Truncate(time.Millisecond)
+	received := s.Now()
 	if id.Role != quiz.RoleStudent {
 		return protocol.AnswerAccepted{}, false, quiz.Errorf(quiz.CodeForbidden, "only students answer")
 	}

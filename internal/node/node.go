@@ -21,6 +21,7 @@ import (
 	"github.com/quizcast/quizcast/internal/auth"
 	"github.com/quizcast/quizcast/internal/authoring"
 	"github.com/quizcast/quizcast/internal/background"
+	"github.com/quizcast/quizcast/internal/clock"
 	"github.com/quizcast/quizcast/internal/config"
 	"github.com/quizcast/quizcast/internal/health"
 	"github.com/quizcast/quizcast/internal/httpapi"
@@ -104,10 +105,20 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 		"rabbitmq": func(ctx context.Context) error { return rabbitmq.Ping(ctx, cfg.RabbitMQURL) },
 	})
 
+	// Every instant the live path stores comes from PostgreSQL's clock,
+	// carried forward by the monotonic clock: a step of this node's wall
+	// clock moves none of them, nor the tokens' times.
+	anchorCtx, cancelAnchor := context.WithTimeout(context.Background(), 10*time.Second)
+	clk, err := clock.New(anchorCtx, postgres.ReadClock(pool), clock.ProcessMonotonic(), clock.Config{}, log)
+	cancelAnchor()
+	if err != nil {
+		return nil, err
+	}
 	tokens, err := auth.NewTokens(cfg.JWTSecret, cfg.AccessTTL, rdb)
 	if err != nil {
 		return nil, err
 	}
+	tokens.UseClock(clk.Now)
 	if cfg.JWTPreviousSecret != nil {
 		if err := tokens.AcceptPrevious(cfg.JWTPreviousSecret); err != nil {
 			return nil, err
@@ -146,7 +157,7 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	presence := realtime.NewPresence(rdb, broker, log, 250*time.Millisecond)
 	// Commands and answers are counted by outcome where REST and the
 	// sockets call the service.
-	sessions := countedSessions{live.New(sessionStore, pol, n.writer, broker, presence, log), metrics.NewLive(reg)}
+	sessions := countedSessions{live.New(sessionStore, pol, n.writer, broker, presence, clk, log), metrics.NewLive(reg)}
 	rtStats := realtime.NewMetrics(reg)
 	hubs := realtime.NewHubs(broker, sessionStore, sessions, log, rtStats)
 	rtCfg := opts.Realtime
@@ -195,6 +206,7 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 		outbox.Config{BatchSize: cfg.OutboxBatchSize, PollInterval: cfg.OutboxPollInterval}, outbox.NewMetrics(reg), log)
 
 	n.runners = []func(context.Context){
+		clk.Run,
 		relay.Run,
 		waker.Run,
 		func(ctx context.Context) { postgres.KeepPartitions(ctx, pool, log) },

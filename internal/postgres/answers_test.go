@@ -101,7 +101,7 @@ func TestAnswerOutcomes(t *testing.T) {
 		t.Fatalf("second answer: %+v %v, want the first one back", again, err)
 	}
 	// A kicked student's answer is refused by the database itself.
-	if _, err := postgres.NewSessionStore(pool, nil).Kick(ctx, sess, students[1]); err != nil {
+	if _, err := postgres.NewSessionStore(pool, nil).Kick(ctx, sess, students[1], time.Now().UTC()); err != nil {
 		t.Fatal(err)
 	}
 	kicked, err := w.Write(ctx, answer(f, sess, students[1], "a"))

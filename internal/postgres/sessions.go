@@ -69,15 +69,14 @@ SELECT $3, c.id, q.id, q.current_version, $4, q.n, $6 FROM c, q
 RETURNING ` + sessionColumns
 
 // Create starts a session in the lobby for the teacher's classroom and quiz
-// (an admin may use any of the school). Another teacher's classroom or quiz
-// is not found.
-func (s *SessionStore) Create(ctx context.Context, schoolID, userID string, admin bool, quizID, classroomID string) (quiz.Session, error) {
+// (an admin may use any of the school), created at now. Another teacher's
+// classroom or quiz is not found.
+func (s *SessionStore) Create(ctx context.Context, schoolID, userID string, admin bool, quizID, classroomID string, now time.Time) (quiz.Session, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return quiz.Session{}, mapError(err)
 	}
 	defer tx.Rollback(ctx)
-	now := time.Now().UTC().Truncate(time.Millisecond)
 	sess, err := scanSession(tx.QueryRow(ctx, createSessionSQL, classroomID, quizID, schoolID, userID, admin, now))
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -575,9 +574,9 @@ WITH ins AS (
 SELECT EXISTS (SELECT 1 FROM ins),
 	(SELECT count(*) FROM session_participants WHERE session_id = $2 AND kicked_at IS NULL) + (SELECT count(*) FROM ins)`
 
-// Join records that a student connected to the session. first is true the
-// first time; count is the participants after it.
-func (s *SessionStore) Join(ctx context.Context, sess quiz.Session, studentID string) (first bool, count int, err error) {
+// Join records that a student connected to the session at now. first is
+// true the first time; count is the participants after it.
+func (s *SessionStore) Join(ctx context.Context, sess quiz.Session, studentID string, now time.Time) (first bool, count int, err error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return false, 0, mapError(err)
@@ -587,7 +586,7 @@ func (s *SessionStore) Join(ctx context.Context, sess quiz.Session, studentID st
 		return false, 0, mapError(err)
 	}
 	if first {
-		ev := quiz.Event{Name: quiz.EventStudentJoined, SchoolID: sess.SchoolID, ClassroomID: sess.ClassroomID,
+		ev := quiz.Event{Name: quiz.EventStudentJoined, OccurredAt: now, SchoolID: sess.SchoolID, ClassroomID: sess.ClassroomID,
 			SessionID: sess.ID, QuizID: sess.QuizID, UserID: studentID, App: quiz.AppNotebook, Data: map[string]any{}}
 		if err := insertEvents(ctx, tx, ev); err != nil {
 			return false, 0, err
@@ -602,9 +601,9 @@ func (s *SessionStore) Join(ctx context.Context, sess quiz.Session, studentID st
 	return first, count, nil
 }
 
-// Left records that a student's last socket on this node closed.
-func (s *SessionStore) Left(ctx context.Context, sess quiz.Session, studentID string) error {
-	ev := quiz.Event{Name: quiz.EventStudentLeft, SchoolID: sess.SchoolID, ClassroomID: sess.ClassroomID,
+// Left records that a student's last socket on this node closed at now.
+func (s *SessionStore) Left(ctx context.Context, sess quiz.Session, studentID string, now time.Time) error {
+	ev := quiz.Event{Name: quiz.EventStudentLeft, OccurredAt: now, SchoolID: sess.SchoolID, ClassroomID: sess.ClassroomID,
 		SessionID: sess.ID, QuizID: sess.QuizID, UserID: studentID, App: quiz.AppNotebook, Data: map[string]any{}}
 	if err := insertEvents(ctx, s.pool, ev); err != nil {
 		return err
@@ -618,10 +617,10 @@ INSERT INTO session_participants (school_id, session_id, student_id, kicked_at)
 SELECT $1, $2, e.student_id, $4 FROM enrolments e WHERE e.classroom_id = $3 AND e.student_id = $5
 ON CONFLICT (session_id, student_id) DO UPDATE SET kicked_at = coalesce(session_participants.kicked_at, EXCLUDED.kicked_at)`
 
-// Kick removes a student of the classroom from the session for good and
-// returns the participants left.
-func (s *SessionStore) Kick(ctx context.Context, sess quiz.Session, studentID string) (int, error) {
-	tag, err := s.pool.Exec(ctx, kickSQL, sess.SchoolID, sess.ID, sess.ClassroomID, time.Now().UTC(), studentID)
+// Kick removes a student of the classroom from the session for good, at
+// now, and returns the participants left.
+func (s *SessionStore) Kick(ctx context.Context, sess quiz.Session, studentID string, now time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx, kickSQL, sess.SchoolID, sess.ID, sess.ClassroomID, now, studentID)
 	if err != nil {
 		return 0, mapError(err)
 	}

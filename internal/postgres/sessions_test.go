@@ -153,7 +153,7 @@ func TestCloseAgreesWithTheRules(t *testing.T) {
 	w := startWriter(t, pool)
 	for i, s := range students[:5] {
 		if i < 4 {
-			if _, _, err := store.Join(ctx, sess, s); err != nil {
+			if _, _, err := store.Join(ctx, sess, s, time.Now().UTC()); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -165,10 +165,10 @@ func TestCloseAgreesWithTheRules(t *testing.T) {
 			t.Fatalf("answer %d: %+v %v", i, wr, err)
 		}
 	}
-	if _, _, err := store.Join(ctx, sess, students[5]); err != nil { // joined, never answers
+	if _, _, err := store.Join(ctx, sess, students[5], time.Now().UTC()); err != nil { // joined, never answers
 		t.Fatal(err)
 	}
-	if _, err := store.Kick(ctx, sess, students[2]); err != nil { // kicked after answering
+	if _, err := store.Kick(ctx, sess, students[2], time.Now().UTC()); err != nil { // kicked after answering
 		t.Fatal(err)
 	}
 

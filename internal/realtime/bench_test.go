@@ -36,6 +36,7 @@ func (emptyStore) Seqs(context.Context, []string) (map[string]int64, error) {
 type noCloser struct{}
 
 func (noCloser) CloseDue(context.Context, string, string) error { return nil }
+func (noCloser) Now() time.Time                                 { return time.Now() }
 
 // BenchmarkHubFanout measures one broadcast from Publish to its receipt by
 // the last of n real WebSocket clients over loopback: the hub's delivery,

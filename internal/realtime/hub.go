@@ -18,9 +18,12 @@ type BroadcastStore interface {
 	Seqs(ctx context.Context, sessionIDs []string) (map[string]int64, error)
 }
 
-// DeadlineCloser closes a session's question once its deadline passed.
+// DeadlineCloser closes a session's question once its deadline passed. Now
+// is the clock deadlines are stamped with (never the node's wall clock,
+// which may step).
 type DeadlineCloser interface {
 	CloseDue(ctx context.Context, schoolID, sessionID string) error
+	Now() time.Time
 }
 
 // shardCount shards the registry of hubs, so that sockets joining and
@@ -420,7 +423,7 @@ func (hb *hub) watchDeadline(b bcast) {
 		if hb.deadline != nil {
 			hb.deadline.Stop()
 		}
-		wait := time.Until(b.deadline) + 5*time.Millisecond
+		wait := b.deadline.Sub(hb.hubs.closer.Now()) + 5*time.Millisecond
 		hb.deadline = time.AfterFunc(max(wait, 0), func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()

@@ -73,7 +73,14 @@ func (s *fakeStore) Seqs(_ context.Context, ids []string) (map[string]int64, err
 	return out, nil
 }
 
-type countingCloser struct{ calls chan string }
+// countingCloser counts closes; its clock (the deadlines' clock) is the
+// wall clock, ahead by ahead.
+type countingCloser struct {
+	calls chan string
+	ahead time.Duration
+}
+
+func (c countingCloser) Now() time.Time { return time.Now().Add(c.ahead) }
 
 func (c countingCloser) CloseDue(_ context.Context, _, sessionID string) error {
 	select {
@@ -391,6 +398,25 @@ func TestHubClosesAtTheDeadline(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the deadline did not close the question")
+	}
+}
+
+// The timer counts down on the closer's clock, which stamped the deadline,
+// not on this machine's wall clock: with the node's clock an hour ahead of
+// the wall, a deadline an hour and 50 ms away by the wall is 50 ms away.
+func TestHubArmsTheDeadlineOnTheNodesClock(t *testing.T) {
+	hubs, broker, store := testHubs(t)
+	calls := make(chan string, 8)
+	hubs.closer = countingCloser{calls: calls, ahead: time.Hour}
+	joinHub(t, hubs)
+	b := store.record(t, protocol.TypeQuestionOpened, protocol.QuestionOpened{Deadline: quiz.Time(time.Now().Add(time.Hour + 50*time.Millisecond))})
+	if err := broker.Publish(context.Background(), testSession, protocol.Envelope{Broadcasts: []protocol.Broadcast{b}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-calls:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the timer waited by the wall clock, not the node's")
 	}
 }
 

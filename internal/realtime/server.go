@@ -281,7 +281,9 @@ func (s *Server) run(ctx context.Context, cancel context.CancelFunc, c *conn, hb
 	defer s.hubs.release(hb)
 	defer s.untrack(c)
 	if !c.id.ExpiresAt.IsZero() {
-		t := time.AfterFunc(time.Until(c.id.ExpiresAt), func() {
+		// Tokens are issued and checked by the node's clock, which the
+		// hubs' deadlines use too, not by the wall clock.
+		t := time.AfterFunc(c.id.ExpiresAt.Sub(s.hubs.closer.Now()), func() {
 			c.closeWith(StatusTokenExpired, "the access token expired", true)
 		})
 		defer t.Stop()
