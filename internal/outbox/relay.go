@@ -169,10 +169,17 @@ func (r *Relay) work(ctx context.Context, i int, pub Publisher, start int, wake 
 		defer t.Stop()
 		poll = t.C
 	}
-	// After a wake-up the first round takes every free partition (a light
-	// load leaves in one round); the rounds that follow it take one each,
-	// so that the workers that help with a backlog find partitions free.
-	parts := postgres.OutboxPartitions
+	// After a notification or a poll, the first worker's first round takes
+	// every free partition (a light load leaves in one round); the rounds
+	// that follow, and the helpers' rounds, take one partition each, so the
+	// workers sharing a backlog find partitions free.
+	sweep := func() int {
+		if i == 0 {
+			return postgres.OutboxPartitions
+		}
+		return 1
+	}
+	parts := sweep()
 	for {
 		n, err := r.round(ctx, pub, start, parts)
 		parts = 1
@@ -211,7 +218,7 @@ func (r *Relay) work(ctx context.Context, i int, pub Publisher, start int, wake 
 			}
 		case <-poll:
 		}
-		parts = postgres.OutboxPartitions
+		parts = sweep()
 	}
 }
 

@@ -245,6 +245,68 @@ func (c *conn) send(frame []byte, k kind, force bool) {
 	c.wmu.Unlock()
 }
 
+// cork takes the write side of an idle socket so that the frames sent
+// until uncork queue up and leave in one system call: a hub corks its
+// sockets while it hands out one envelope (a close's question.closed,
+// leaderboard and result). It reports whether it took the write side; a
+// socket busy writing already queues, and is left alone.
+func (c *conn) cork() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.busy || c.dead || c.raw == nil {
+		return false
+	}
+	c.busy = true
+	return true
+}
+
+// uncork writes what was queued since cork in one write and gives the
+// write side up (or hands the rest to drain, as send does).
+func (c *conn) uncork() {
+	c.wmu.Lock()
+	if c.dead {
+		c.wmu.Unlock()
+		return
+	}
+	var buf []byte
+	switch len(c.out) {
+	case 0:
+		c.releaseLocked()
+		c.wmu.Unlock()
+		return
+	case 1:
+		buf = c.out[0].b
+	default:
+		n := 0
+		for _, f := range c.out {
+			n += len(f.b)
+		}
+		buf = make([]byte, 0, n)
+		for _, f := range c.out {
+			buf = append(buf, f.b...)
+		}
+	}
+	c.out = c.out[:0]
+	c.wmu.Unlock()
+	n, err := c.tryWrite(buf)
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err != nil {
+		c.failLocked()
+		return
+	}
+	if n < len(buf) {
+		c.out = append(c.out, outFrame{})
+		copy(c.out[1:], c.out)
+		c.out[0] = outFrame{b: buf[n:], kind: kindPartial}
+	}
+	if len(c.out) > 0 {
+		go c.drain()
+	} else {
+		c.releaseLocked()
+	}
+}
+
 // queueLocked adds a frame behind the one being written. A teacher's
 // progress replaces an unsent one and participants merge with an unsent
 // one, so a teacher's backlog stays small whatever the session's pace;

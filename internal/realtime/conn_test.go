@@ -202,3 +202,53 @@ func TestQueueRefusesPastItsBound(t *testing.T) {
 	}
 	close(release)
 }
+
+// Frames sent while a hub has the socket corked wait, in order, and leave
+// in one write when it uncorks; a socket already busy writing is left
+// alone by cork, and an uncorked socket writes at once again.
+func TestCorkedFramesLeaveTogether(t *testing.T) {
+	p := newPeer(t, "s", false, nil)
+	c := p.c
+	if !c.cork() {
+		t.Fatal("cork of an idle socket: not taken")
+	}
+	for i := range 3 {
+		c.sendFrame(encode(t, protocol.TypeAnswerProgress, protocol.Progress{QuestionID: "q", Answered: i}))
+	}
+	c.wmu.Lock()
+	queued := len(c.out)
+	c.wmu.Unlock()
+	if queued != 3 {
+		t.Fatalf("%d frames queued while corked, want 3", queued)
+	}
+	select {
+	case f := <-p.frames:
+		t.Fatalf("frame %v written while corked", f)
+	case <-time.After(50 * time.Millisecond):
+	}
+	c.uncork()
+	for i := range 3 {
+		f := p.next(t)
+		var pr protocol.Progress
+		if json.Unmarshal(f.Data, &pr) != nil || pr.Answered != i {
+			t.Fatalf("frame %d: %s, want progress %d", i, f.Data, i)
+		}
+	}
+	c.wmu.Lock()
+	busy, out := c.busy, len(c.out)
+	c.busy = true // another write under way
+	c.wmu.Unlock()
+	if busy || out != 0 {
+		t.Fatalf("after uncork: busy %v, %d queued; want the write side free", busy, out)
+	}
+	if c.cork() {
+		t.Fatal("cork took a socket that was busy writing")
+	}
+	c.wmu.Lock()
+	c.releaseLocked()
+	c.wmu.Unlock()
+	c.sendFrame(encode(t, protocol.TypeAnswerProgress, protocol.Progress{QuestionID: "q", Answered: 7}))
+	if f := p.next(t); !strings.Contains(string(f.Data), `"answered":7`) {
+		t.Fatalf("after uncork a frame waits: %s", f.Data)
+	}
+}

@@ -127,6 +127,7 @@ type hub struct {
 	deadline *time.Timer
 	// results wait for the leaderboard broadcast (by seq) they follow.
 	results map[int64]map[string][]byte
+	corked  []*conn // receiveEncoded's sockets, kept to reuse the slice
 }
 
 // acquire returns the session's hub, subscribing the node to the session
@@ -260,6 +261,20 @@ func (hb *hub) receive(env protocol.Envelope) {
 func (hb *hub) receiveEncoded(bs []bcast, results map[string][]byte, teacher [][]byte, kick string) {
 	hb.mu.Lock()
 	defer hb.mu.Unlock()
+	// What this envelope gives a socket leaves in one write.
+	corked := hb.corked[:0]
+	for c := range hb.conns {
+		if c.cork() {
+			corked = append(corked, c)
+		}
+	}
+	defer func() {
+		for _, c := range corked {
+			c.uncork()
+		}
+		clear(corked)
+		hb.corked = corked[:0]
+	}()
 	var board int64 // the leaderboard the results follow
 	for _, b := range bs {
 		if !hb.started || b.seq > hb.last {
