@@ -182,7 +182,6 @@ func (r *Relay) work(ctx context.Context, i int, pub Publisher, start int, wake 
 	parts := sweep()
 	for {
 		n, err := r.round(ctx, pub, start, parts)
-		parts = 1
 		if ctx.Err() != nil {
 			return
 		}
@@ -203,10 +202,13 @@ func (r *Relay) work(ctx context.Context, i int, pub Publisher, start int, wake 
 		if n >= r.cfg.BatchSize {
 			help()
 		}
-		if n > 0 {
+		if n > 0 && (parts == 1 || n >= r.cfg.BatchSize) {
 			// The next round looks at the next partition first, so a busy
-			// partition does not starve the others.
+			// partition does not starve the others. A round over every
+			// free partition that did not fill its batch took what there
+			// was: the next notification or poll brings the rest.
 			start++
+			parts = 1
 			continue
 		}
 		select {

@@ -79,7 +79,7 @@ const answerLockKey int32 = 0x7163616e // "qcan"
 // each other.
 const lockAnswerSessionsSQL = `
 SELECT count(pg_advisory_xact_lock_shared($2, k))
-FROM (SELECT DISTINCT hashtext(s::text) AS k FROM unnest($1::uuid[]) s ORDER BY 1) x`
+FROM (SELECT DISTINCT hashtext(s::uuid::text) AS k FROM unnest($1::text[]) s ORDER BY 1) x`
 
 // writeAnswersSQL writes a whole group-commit batch in one statement: it
 // inserts each answer whose question is open, before its deadline, from a
@@ -93,8 +93,12 @@ FROM (SELECT DISTINCT hashtext(s::text) AS k FROM unnest($1::uuid[]) s ORDER BY 
 // question closed.
 const writeAnswersSQL = `
 WITH i AS (
-	SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::uuid[], $6::uuid[], $7::uuid[],
-		$8::int[], $9::uuid[], $10::jsonb[], $11::bool[], $12::int[], $13::timestamptz[], $14::int[], $15::jsonb[])
+	-- Ids travel as text[] (pgx has no binary encoding of []string as
+	-- uuid[] and would fall back to text after a failed plan, at every
+	-- batch) and become uuid[] here.
+	SELECT * FROM unnest($1::text[]::uuid[], $2::text[]::uuid[], $3::text[]::uuid[], $4::timestamptz[], $5::text[]::uuid[],
+		$6::text[]::uuid[], $7::text[]::uuid[], $8::int[], $9::text[]::uuid[], $10::jsonb[], $11::bool[], $12::int[],
+		$13::timestamptz[], $14::int[], $15::jsonb[])
 		WITH ORDINALITY AS i(id, school_id, session_id, created_at, classroom_id, quiz_id, question_id,
 			idx, student_id, choices, correct, points, received_at, response_ms, payload, n)
 ), sq AS (

@@ -106,31 +106,37 @@ const relayLockKey int32 = 0x71636f62 // "qcob"
 const legacyRelayLockKey int64 = 0x71635f6f7574626f // "qc_outbo"
 
 const (
-	// choosePartitionsSQL takes the locks of the first $5 partitions,
-	// counting from $2, that have rows and that no other relay holds. The
-	// CASE fixes the order of evaluation (rows first, then the locks) and
-	// the LIMIT stops at the last partition locked, so no empty or extra
-	// partition is locked.
-	choosePartitionsSQL = `SELECT c.p FROM (SELECT ((g + $2) % $3)::smallint AS p FROM generate_series(0, $3 - 1) g) c
-		WHERE CASE WHEN NOT EXISTS (SELECT 1 FROM outbox o WHERE o.part = c.p) THEN false
-			WHEN NOT pg_try_advisory_xact_lock_shared($4) THEN false
-			ELSE pg_try_advisory_xact_lock($1, c.p) END
-		LIMIT $5`
-	// claimOutboxSQL takes the oldest rows of the locked partitions, in id
-	// order: each partition's rows stay in their order. Each partition is
-	// read through its (part, id) index on its own (one ORDER BY id over
-	// all of them would walk the primary key through every dead row), at
-	// most $3 rows of each; rows locked beyond the limit $2 are released at
-	// commit, untouched.
-	claimOutboxSQL = `SELECT o.id, o.event_id::text, o.name, o.payload::text, o.created_at
-		FROM unnest($1::smallint[]) p, LATERAL (SELECT * FROM outbox WHERE part = p ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) o
-		ORDER BY o.id LIMIT $2`
+	// claimOutboxSQL is a round's one statement: it takes the locks of the
+	// first $5 partitions, counting from $2, that have rows and that no
+	// other relay holds (the CASE fixes the order of evaluation, rows
+	// first, then the locks; the LIMIT stops at the last lock taken, so no
+	// empty or extra partition is locked), then the oldest rows of those
+	// partitions in id order, so each partition's rows stay in their order.
+	// Each partition is read through its (part, id) index on its own (one
+	// ORDER BY id over all of them would walk the primary key through every
+	// dead row), at most a share of the batch $6 from each when there are
+	// several (at least 32), so a round does not lock a batch per
+	// partition; rows locked beyond the limit are released at commit,
+	// untouched.
+	claimOutboxSQL = `
+WITH locked AS MATERIALIZED (
+	SELECT c.p FROM (SELECT ((g + $2) % $3)::smallint AS p FROM generate_series(0, $3 - 1) g) c
+	WHERE CASE WHEN NOT EXISTS (SELECT 1 FROM outbox o WHERE o.part = c.p) THEN false
+		WHEN NOT pg_try_advisory_xact_lock_shared($4) THEN false
+		ELSE pg_try_advisory_xact_lock($1, c.p) END
+	LIMIT $5
+)
+SELECT o.id, o.event_id::text, o.name, o.payload::text, o.created_at
+FROM locked l, LATERAL (SELECT * FROM outbox WHERE part = l.p ORDER BY id
+	LIMIT greatest($6 / (SELECT count(*) FROM locked), least($6, 32)) FOR UPDATE SKIP LOCKED) o
+ORDER BY o.id LIMIT $6`
 	deleteOutboxSQL = `DELETE FROM outbox WHERE id = ANY($1)`
-	// drainBeginSQL begins a round without waiting for its commit to reach
-	// the disk: a round lost in a crash only deletes rows that were
-	// published, so they are published again and the worker drops the
-	// copies (by event_id), while each round saves a WAL flush.
-	drainBeginSQL = `BEGIN; SET LOCAL synchronous_commit = off`
+	// A round's transaction does not wait for its commit to reach the
+	// disk: a round lost in a crash only deletes rows that were published,
+	// so they are published again and the worker drops the copies (by
+	// event_id), while each round saves a WAL flush.
+	drainBeginSQL = `BEGIN`
+	drainAsyncSQL = `SET LOCAL synchronous_commit = off`
 )
 
 // Drain takes up to parts partitions of the outbox that have rows and that
@@ -145,28 +151,53 @@ const (
 // a time lets several relays share a backlog; all of them at once drains
 // a light load in one round instead of one per partition.
 func (s *OutboxStore) Drain(ctx context.Context, start, parts, limit int, publish func(context.Context, []OutboxRow) error) (int, error) {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: drainBeginSQL})
+	c, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("outbox: begin: %w", err)
+		return 0, fmt.Errorf("outbox: %w", err)
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	prows, err := tx.Query(ctx, choosePartitionsSQL, relayLockKey, ((start%OutboxPartitions)+OutboxPartitions)%OutboxPartitions,
-		OutboxPartitions, legacyRelayLockKey, max(parts, 1))
+	defer c.Release()
+	conn := c.Conn()
+	// Round trip 1: begin, and lock and claim in one statement.
+	b := &pgx.Batch{}
+	b.Queue(drainBeginSQL)
+	b.Queue(drainAsyncSQL)
+	b.Queue(claimOutboxSQL, relayLockKey, ((start%OutboxPartitions)+OutboxPartitions)%OutboxPartitions,
+		OutboxPartitions, legacyRelayLockKey, max(parts, 1), limit)
+	claimed, err := claimRound(ctx, conn.SendBatch(ctx, b))
+	if err != nil || len(claimed) == 0 {
+		rollback(conn)
+		return 0, err
+	}
+	if err := publish(ctx, claimed); err != nil {
+		rollback(conn)
+		return 0, err
+	}
+	ids := make([]int64, len(claimed))
+	for i, o := range claimed {
+		ids[i] = o.ID
+	}
+	// Round trip 2: delete what was published, and commit.
+	b = &pgx.Batch{}
+	b.Queue(deleteOutboxSQL, ids)
+	b.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		rollback(conn)
+		return 0, fmt.Errorf("outbox: delete published: %w", err)
+	}
+	return len(claimed), nil
+}
+
+// claimRound reads the first round trip of Drain: BEGIN, SET, the claim.
+func claimRound(ctx context.Context, br pgx.BatchResults) ([]OutboxRow, error) {
+	defer br.Close()
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("outbox: begin: %w", err)
+		}
+	}
+	rows, err := br.Query()
 	if err != nil {
-		return 0, fmt.Errorf("outbox: partition lock: %w", err)
-	}
-	locked, err := pgx.CollectRows(prows, pgx.RowTo[int16])
-	if err != nil {
-		return 0, fmt.Errorf("outbox: partition lock: %w", err)
-	}
-	if len(locked) == 0 {
-		return 0, nil
-	}
-	// A round over several partitions takes a share of the batch from each
-	// (at least 32), so that it does not lock a whole batch per partition.
-	rows, err := tx.Query(ctx, claimOutboxSQL, locked, limit, max(limit/len(locked), min(limit, 32)))
-	if err != nil {
-		return 0, fmt.Errorf("outbox: claim: %w", err)
+		return nil, fmt.Errorf("outbox: claim: %w", err)
 	}
 	claimed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxRow, error) {
 		var o OutboxRow
@@ -174,25 +205,12 @@ func (s *OutboxStore) Drain(ctx context.Context, start, parts, limit int, publis
 		return o, err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("outbox: claim: %w", err)
+		return nil, fmt.Errorf("outbox: claim: %w", err)
 	}
-	if len(claimed) == 0 {
-		return 0, nil
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("outbox: claim: %w", err)
 	}
-	if err := publish(ctx, claimed); err != nil {
-		return 0, err
-	}
-	ids := make([]int64, len(claimed))
-	for i, o := range claimed {
-		ids[i] = o.ID
-	}
-	if _, err := tx.Exec(ctx, deleteOutboxSQL, ids); err != nil {
-		return 0, fmt.Errorf("outbox: delete published: %w", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("outbox: commit: %w", err)
-	}
-	return len(claimed), nil
+	return claimed, nil
 }
 
 // OutboxStats describes the backlog of the outbox.

@@ -334,7 +334,7 @@ WITH s AS (
 	SELECT $9, $1, f.seq, f.frame::json FROM unnest($14::bigint[], $15::text[]) AS f(seq, frame)
 ), e AS (
 	INSERT INTO outbox (school_id, event_id, name, payload, created_at)
-	SELECT $9, e.id, e.name, e.payload, $8 FROM unnest($16::uuid[], $17::text[], $18::jsonb[]) AS e(id, name, payload)
+	SELECT $9, e.id, e.name, e.payload, $8 FROM unnest($16::text[]::uuid[], $17::text[], $18::jsonb[]) AS e(id, name, payload)
 )
 SELECT 1`
 
@@ -652,7 +652,7 @@ func (s *SessionStore) Broadcasts(ctx context.Context, sessionID string, after, 
 
 // Seqs returns the broadcast counters of sessions, in one query.
 func (s *SessionStore) Seqs(ctx context.Context, sessionIDs []string) (map[string]int64, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, seq FROM sessions WHERE id = ANY($1::uuid[])`, sessionIDs)
+	rows, err := s.pool.Query(ctx, `SELECT id, seq FROM sessions WHERE id = ANY($1::text[]::uuid[])`, sessionIDs)
 	if err != nil {
 		return nil, mapError(err)
 	}
