@@ -70,6 +70,11 @@ func NewTokens(secret []byte, ttl time.Duration, rdb redis.UniversalClient) (*To
 	return t, nil
 }
 
+// clockLeeway is how far apart the clocks that issue and check a token may
+// be: nodes read PostgreSQL's clock (internal/clock), so they agree to
+// within milliseconds.
+const clockLeeway = time.Second
+
 // UseClock makes t issue and check tokens by now (a node passes its
 // internal/clock: a token another node issued is then not "used before
 // issued" or expired early on a node whose wall clock stepped).
@@ -83,6 +88,11 @@ func (t *Tokens) UseClock(now func() time.Time) {
 		jwt.WithIssuedAt(),
 		jwt.WithIssuer(issuer),
 		jwt.WithTimeFunc(now),
+		// Claims are whole seconds and the issuing node's clock may be a
+		// few milliseconds ahead of the checking one's: without a leeway a
+		// token issued just after a second boundary is "used before
+		// issued" on another node for those milliseconds.
+		jwt.WithLeeway(clockLeeway),
 	)
 }
 
