@@ -146,6 +146,7 @@ func (t *Tokens) RevokeAll(ctx context.Context, loginIDs []string) error {
 	for _, id := range loginIDs {
 		pipe.Set(ctx, revokedPrefix+id, 1, t.ttl+time.Minute)
 	}
+	pipe.Incr(ctx, revocationEpochKey)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("%w: revoke logins: %w", quiz.ErrUnavailable, err)
 	}

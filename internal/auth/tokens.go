@@ -218,7 +218,10 @@ func (t *Tokens) IsRevoked(ctx context.Context, loginID string) (bool, error) {
 // The mark outlives the longest-lived access token the login can hold; the
 // login's refresh tokens are refused by PostgreSQL (logins.revoked_at).
 func (t *Tokens) Revoke(ctx context.Context, loginID string) error {
-	if err := t.rdb.Set(ctx, revokedPrefix+loginID, 1, t.ttl+time.Minute).Err(); err != nil {
+	pipe := t.rdb.Pipeline()
+	pipe.Set(ctx, revokedPrefix+loginID, 1, t.ttl+time.Minute)
+	pipe.Incr(ctx, revocationEpochKey)
+	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("%w: revoke login: %w", quiz.ErrUnavailable, err)
 	}
 	return nil
