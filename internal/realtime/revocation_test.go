@@ -18,7 +18,9 @@ type epochAuth struct {
 	checks   int
 }
 
-func (a *epochAuth) Verify(context.Context, string) (auth.Identity, error) { return auth.Identity{}, nil }
+func (a *epochAuth) Verify(context.Context, string) (auth.Identity, error) {
+	return auth.Identity{}, nil
+}
 func (a *epochAuth) RedeemTicket(context.Context, string) (auth.Identity, error) {
 	return auth.Identity{}, nil
 }
