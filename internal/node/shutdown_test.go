@@ -85,6 +85,16 @@ func TestShutdownRecordsEveryLeave(t *testing.T) {
 		socks = append(socks, s)
 	}
 
+	// A socket's welcome goes out before its join is recorded; a drain in
+	// between refuses the socket (1001) with neither a join nor a leave.
+	// Every socket here joined before the shutdown begins.
+	testenv.Eventually(t, time.Minute, "a student_joined per socket", func() bool {
+		var joined int
+		err := shared.QueryRow(ctx, `SELECT
+			(SELECT count(*) FROM outbox WHERE name = 'student_joined' AND payload->>'session_id' = $1::text) +
+			(SELECT count(*) FROM events WHERE name = 'student_joined' AND session_id = $1::uuid)`, sess.ID).Scan(&joined)
+		return err == nil && joined >= students
+	})
 	n.Shutdown(ctx, srv.Config.Shutdown)
 	<-done
 	answers.Close()
