@@ -43,6 +43,11 @@ func backendApps(ctx context.Context, pool *pgxpool.Pool) map[int]string {
 	return out
 }
 
+// auxiliaryKinds are the titles of PostgreSQL's own processes; any other
+// child of the postmaster is a client backend.
+var auxiliaryKinds = []string{"autovacuum launcher", "autovacuum worker", "walwriter", "checkpointer",
+	"background writer", "logical replication launcher", "archiver", "stats collector", "walsender"}
+
 // kindCPU sums the live children's utime+stime of postmaster by kind: the
 // process title up to its first space after "postgres: " ("walwriter",
 // "autovacuum", …); client backends are "backend" followed by their
@@ -59,13 +64,10 @@ func kindCPU(postmaster int, apps map[int]string) map[string]time.Duration {
 		}
 		title := strings.TrimPrefix(strings.TrimRight(string(raw), "\x00"), "postgres: ")
 		kind := "backend " + apps[pid]
-		switch f := strings.Fields(title); {
-		case len(f) == 0:
-		case strings.HasPrefix(title, "autovacuum"), f[0] == "walwriter", f[0] == "checkpointer",
-			f[0] == "background", f[0] == "logical", f[0] == "archiver", f[0] == "stats":
-			kind = f[0]
-			if f[0] == "background" || f[0] == "logical" || strings.HasPrefix(f[0], "autovacuum") {
-				kind = strings.Join(f[:min(2, len(f))], " ")
+		for _, k := range auxiliaryKinds {
+			if strings.HasPrefix(title, k) {
+				kind = k
+				break
 			}
 		}
 		out[kind] += time.Duration(s.UTime+s.STime) * clockTick

@@ -90,12 +90,11 @@ FROM (SELECT DISTINCT hashtext(s::uuid::text) AS k FROM unnest($1::text[]) s ORD
 // transaction: a close holds its session's lock exclusively from before it
 // reads the answers until it commits, so a close waits for the batches in
 // flight and counts them, and a batch that comes after the close finds the
-// question closed.
+// question closed. Ids travel as text[] and become uuid[] in SQL: pgx has
+// no binary encoding of []string as uuid[] and would fall back to text
+// after a failed plan, at every batch.
 const writeAnswersSQL = `
 WITH i AS (
-	-- Ids travel as text[] (pgx has no binary encoding of []string as
-	-- uuid[] and would fall back to text after a failed plan, at every
-	-- batch) and become uuid[] here.
 	SELECT * FROM unnest($1::text[]::uuid[], $2::text[]::uuid[], $3::text[]::uuid[], $4::timestamptz[], $5::text[]::uuid[],
 		$6::text[]::uuid[], $7::text[]::uuid[], $8::int[], $9::text[]::uuid[], $10::jsonb[], $11::bool[], $12::int[],
 		$13::timestamptz[], $14::int[], $15::jsonb[])

@@ -135,7 +135,6 @@ ORDER BY o.id LIMIT $6`
 	// disk: a round lost in a crash only deletes rows that were published,
 	// so they are published again and the worker drops the copies (by
 	// event_id), while each round saves a WAL flush.
-	drainBeginSQL = `BEGIN`
 	drainAsyncSQL = `SET LOCAL synchronous_commit = off`
 )
 
@@ -159,7 +158,7 @@ func (s *OutboxStore) Drain(ctx context.Context, start, parts, limit int, publis
 	conn := c.Conn()
 	// Round trip 1: begin, and lock and claim in one statement.
 	b := &pgx.Batch{}
-	b.Queue(drainBeginSQL)
+	b.Queue("BEGIN")
 	b.Queue(drainAsyncSQL)
 	b.Queue(claimOutboxSQL, relayLockKey, ((start%OutboxPartitions)+OutboxPartitions)%OutboxPartitions,
 		OutboxPartitions, legacyRelayLockKey, max(parts, 1), limit)

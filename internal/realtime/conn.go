@@ -224,7 +224,14 @@ func (c *conn) send(frame []byte, k kind, force bool) {
 	}
 	c.busy = true
 	c.wmu.Unlock()
-	n, err := c.tryWrite(frame)
+	c.writeOwned(frame)
+}
+
+// writeOwned writes b for the owner of the write side, then hands what the
+// kernel did not take (ahead of what was queued meanwhile) to drain, or
+// gives the write side up.
+func (c *conn) writeOwned(b []byte) {
+	n, err := c.tryWrite(b)
 	c.wmu.Lock()
 	if err != nil {
 		c.failLocked()
@@ -232,10 +239,10 @@ func (c *conn) send(frame []byte, k kind, force bool) {
 		c.closeWith(StatusGoingAway, "write failed", false)
 		return
 	}
-	if n < len(frame) {
+	if n < len(b) {
 		c.out = append(c.out, outFrame{})
 		copy(c.out[1:], c.out)
-		c.out[0] = outFrame{b: frame[n:], kind: kindPartial}
+		c.out[0] = outFrame{b: b[n:], kind: kindPartial}
 	}
 	if len(c.out) > 0 {
 		go c.drain()
@@ -264,17 +271,16 @@ func (c *conn) cork() bool {
 // write side up (or hands the rest to drain, as send does).
 func (c *conn) uncork() {
 	c.wmu.Lock()
-	if c.dead {
+	var buf []byte
+	switch {
+	case c.dead:
 		c.wmu.Unlock()
 		return
-	}
-	var buf []byte
-	switch len(c.out) {
-	case 0:
+	case len(c.out) == 0:
 		c.releaseLocked()
 		c.wmu.Unlock()
 		return
-	case 1:
+	case len(c.out) == 1:
 		buf = c.out[0].b
 	default:
 		n := 0
@@ -286,25 +292,9 @@ func (c *conn) uncork() {
 			buf = append(buf, f.b...)
 		}
 	}
-	c.out = c.out[:0]
+	c.out = nil
 	c.wmu.Unlock()
-	n, err := c.tryWrite(buf)
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if err != nil {
-		c.failLocked()
-		return
-	}
-	if n < len(buf) {
-		c.out = append(c.out, outFrame{})
-		copy(c.out[1:], c.out)
-		c.out[0] = outFrame{b: buf[n:], kind: kindPartial}
-	}
-	if len(c.out) > 0 {
-		go c.drain()
-	} else {
-		c.releaseLocked()
-	}
+	c.writeOwned(buf)
 }
 
 // queueLocked adds a frame behind the one being written. A teacher's

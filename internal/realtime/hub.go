@@ -261,11 +261,15 @@ func (hb *hub) receive(env protocol.Envelope) {
 func (hb *hub) receiveEncoded(bs []bcast, results map[string][]byte, teacher [][]byte, kick string) {
 	hb.mu.Lock()
 	defer hb.mu.Unlock()
-	// What this envelope gives a socket leaves in one write.
+	// What this envelope gives a socket leaves in one write. An envelope
+	// of one frame (most broadcasts) is written as it is, without the
+	// queue a cork needs.
 	corked := hb.corked[:0]
-	for c := range hb.conns {
-		if c.cork() {
-			corked = append(corked, c)
+	if len(bs)+len(teacher)+min(len(results), 1) > 1 {
+		for c := range hb.conns {
+			if c.cork() {
+				corked = append(corked, c)
+			}
 		}
 	}
 	defer func() {
