@@ -104,10 +104,6 @@ rabbit_env() {
   export RABBITMQ_CONF_ENV_FILE="$dir/rabbit/rabbitmq-env.conf"
   export RABBITMQ_ADVANCED_CONFIG_FILE="$dir/rabbit/advanced.config"
   export HOME="$dir/rabbit"
-  # Erlang's schedulers spin while idle by default; on a few shared cores
-  # that spinning takes CPU from PostgreSQL and the nodes (measured with the
-  # pipeline benchmark: docs/benchmarks.md).
-  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none"
 }
 
 start_rabbit() {
