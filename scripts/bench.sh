@@ -176,7 +176,7 @@ fi
 
 if [ "${BENCH_MICRO:-1}" = 1 ]; then
   step "microbenchmarks"
-  go test -run '^$' -bench 'HubFanout|EncodeQuestionOpened|UnmarshalAnswer|AnswerWriter|Relay|EventStore' \
+  go test -run '^$' -bench 'HubFanout|EncodeQuestionOpened|UnmarshalAnswer|AnswerWriter|Command|Relay|EventStore' \
     -benchmem -benchtime 1s -timeout 5m \
     ./internal/realtime/ ./internal/protocol/ ./internal/postgres/ ./internal/outbox/ >"$out/micro.txt" 2>&1 ||
     echo "microbenchmarks failed (see $out/micro.txt)"

@@ -29,7 +29,7 @@ type Store interface {
 	Questions(ctx context.Context, schoolID, quizID string, version int) ([]quiz.Question, error)
 	Opened(ctx context.Context, sessionID, questionID string) (opened, deadline time.Time, err error)
 	Snapshot(ctx context.Context, schoolID, sessionID string) (protocol.Snapshot, error)
-	Command(ctx context.Context, schoolID, sessionID string, decide postgres.Decide) (postgres.Committed, error)
+	Command(ctx context.Context, sess quiz.Session, decide postgres.Decide) (postgres.Committed, error)
 	CloseDue(ctx context.Context, schoolID, sessionID string, now time.Time, decide postgres.Decide) (postgres.Committed, bool, error)
 	DueSessions(ctx context.Context, now time.Time, limit int) ([]postgres.SessionRef, error)
 	Join(ctx context.Context, sess quiz.Session, studentID string, now time.Time) (first bool, count int, err error)
@@ -188,7 +188,7 @@ func (s *Service) Command(ctx context.Context, id auth.Identity, sess quiz.Sessi
 		return protocol.Snapshot{}, err
 	}
 	now := s.Now()
-	c, err := s.store.Command(ctx, sess.SchoolID, sess.ID, s.decide(ctx, cmd, quiz.Actor{UserID: id.UserID, App: app}, now))
+	c, err := s.store.Command(ctx, sess, s.decide(ctx, cmd, quiz.Actor{UserID: id.UserID, App: app}, now))
 	if err != nil {
 		return protocol.Snapshot{}, err
 	}

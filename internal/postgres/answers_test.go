@@ -23,7 +23,7 @@ import (
 
 // running seeds a session with n enrolled students, starts it and opens its
 // question (options a, b; a is correct).
-func running(t *testing.T, pool *pgxpool.Pool, n int) (fixture, []string, quiz.Session) {
+func running(t testing.TB, pool *pgxpool.Pool, n int) (fixture, []string, quiz.Session) {
 	t.Helper()
 	ctx := context.Background()
 	f := seed(t, pool, time.Now().UTC())
@@ -60,7 +60,7 @@ func command(store *postgres.SessionStore, f fixture, cmd quiz.Command) (postgre
 		return store.Questions(ctx, s.SchoolID, s.QuizID, s.QuizVersion)
 	}
 	by := quiz.Actor{UserID: f.teacher, App: quiz.AppWhiteboard}
-	return store.Command(ctx, f.school, f.session, live.Decide(questions, cmd, by, time.Now().UTC().Truncate(time.Millisecond)))
+	return store.Command(ctx, f.key(), live.Decide(questions, cmd, by, time.Now().UTC().Truncate(time.Millisecond)))
 }
 
 func answer(f fixture, sess quiz.Session, student string, choice string) postgres.Answer {
@@ -70,7 +70,7 @@ func answer(f fixture, sess quiz.Session, student string, choice string) postgre
 		Correct: &ok, Points: 500, ReceivedAt: time.Now().UTC(), ResponseMs: 10, App: quiz.AppNotebook}
 }
 
-func startWriter(t *testing.T, pool *pgxpool.Pool) *postgres.AnswerWriter {
+func startWriter(t testing.TB, pool *pgxpool.Pool) *postgres.AnswerWriter {
 	t.Helper()
 	// The answer pool as the server opens it (generic plans).
 	answers, err := postgres.ConnectAnswers(context.Background(), pool.Config().ConnString(), 4)

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/quizcast/quizcast/internal/postgres"
+	"github.com/quizcast/quizcast/internal/quiz"
 	"github.com/quizcast/quizcast/internal/testenv"
 )
 
@@ -18,6 +19,11 @@ import (
 type fixture struct {
 	school, teacher, student, classroom, quiz, question, session string
 	sessionCreated                                               time.Time
+}
+
+// key is the session as a command names it.
+func (f fixture) key() quiz.Session {
+	return quiz.Session{ID: f.session, SchoolID: f.school, CreatedAt: f.sessionCreated}
 }
 
 func seed(t testing.TB, pool *pgxpool.Pool, sessionCreated time.Time) fixture {

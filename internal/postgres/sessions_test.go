@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"slices"
 	"sort"
@@ -60,8 +61,10 @@ func twoQuestions(t *testing.T, pool *pgxpool.Pool) fixture {
 
 // TestCommandRoundTrips counts what each command sends to PostgreSQL once
 // its statements are prepared: a teacher's command is two round trips
-// whatever it closes or opens, and a deadline check that finds nothing due
-// is one statement.
+// whatever it closes or opens, a deadline check that finds nothing due
+// is one statement, and a due close four (the check, the claim, the
+// players' read, which needs the creation time the claim returns as its
+// partition key, and the write).
 func TestCommandRoundTrips(t *testing.T) {
 	pool, url := testenv.Database(t)
 	ctx := context.Background()
@@ -89,7 +92,7 @@ func TestCommandRoundTrips(t *testing.T) {
 		by := quiz.Actor{UserID: f.teacher, App: quiz.AppWhiteboard}
 		run := func(step string, cmd quiz.Command) postgres.Committed {
 			before := rt.n.Load()
-			c, err := store.Command(ctx, f.school, f.session, live.Decide(questions, cmd, by, time.Now().UTC()))
+			c, err := store.Command(ctx, f.key(), live.Decide(questions, cmd, by, time.Now().UTC()))
 			if err != nil {
 				t.Fatalf("%s: %v", step, err)
 			}
@@ -132,13 +135,48 @@ func TestCommandRoundTrips(t *testing.T) {
 	// Warm the connection's statement cache.
 	play(twoQuestions(t, pool), func(string, int64) {})
 	want := map[string]int64{"start": 2, "next with none open": 2, "next with a question open": 2, "end": 2,
-		"close_due, nothing due": 1, "close_due at the deadline": 3, "close_due after the close": 1}
+		"close_due, nothing due": 1, "close_due at the deadline": 4, "close_due after the close": 1}
 	play(twoQuestions(t, pool), func(step string, n int64) {
 		t.Logf("%s: %d round trips", step, n)
 		if n > want[step] {
 			t.Errorf("%s: %d round trips, want %d", step, n, want[step])
 		}
 	})
+}
+
+// TestCommandChecksTheCreationTime: the players' read takes the session's
+// creation time as the answers' partition key, so a command given another
+// time must find no session (and change nothing) rather than score a
+// close without its answers.
+func TestCommandChecksTheCreationTime(t *testing.T) {
+	pool, _ := testenv.Database(t)
+	ctx := context.Background()
+	f, students, sess := running(t, pool, 2)
+	w := startWriter(t, pool)
+	if r, err := w.Write(ctx, answer(f, sess, students[0], "a")); err != nil || r.Outcome != postgres.Accepted {
+		t.Fatalf("answer: %+v %v", r, err)
+	}
+	store := postgres.NewSessionStore(pool, nil)
+	questions := func(s quiz.Session) ([]quiz.Question, error) {
+		return store.Questions(ctx, s.SchoolID, s.QuizID, s.QuizVersion)
+	}
+	by := quiz.Actor{UserID: f.teacher, App: quiz.AppWhiteboard}
+	wrong := f.key()
+	wrong.CreatedAt = wrong.CreatedAt.AddDate(0, -1, 0)
+	if _, err := store.Command(ctx, wrong, live.Decide(questions, quiz.CommandClose, by, time.Now().UTC())); !errors.Is(err, quiz.ErrNotFound) {
+		t.Fatalf("close with another creation time: %v, want not found", err)
+	}
+	var seq int64
+	if err := pool.QueryRow(ctx, `SELECT seq FROM sessions WHERE id = $1`, f.session).Scan(&seq); err != nil || seq != sess.Seq {
+		t.Fatalf("seq %d (%v) after the refused close, want %d", seq, err, sess.Seq)
+	}
+	c, err := store.Command(ctx, f.key(), live.Decide(questions, quiz.CommandClose, by, time.Now().UTC()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Transition.Closed == nil || c.Transition.Closed.Answered != 1 {
+		t.Fatalf("close after the refused one: %+v", c.Transition.Closed)
+	}
 }
 
 // TestCloseAgreesWithTheRules: what a close reads under its lock and

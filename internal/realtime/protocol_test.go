@@ -436,8 +436,8 @@ func TestCommittedButNeverPublished(t *testing.T) {
 	ctx, cl, sc, sess := liveSession(t, 2, node.Options{ResyncInterval: 200 * time.Millisecond}, 1, quickQuiz(1, 60))
 	s := teststack.Dial(t, ctx, cl.URL(1), sc.Students[0].Token, sess.ID, client.DialOptions{})
 	next(t, ctx, s)
-	var school string
-	if err := cl.Pool.QueryRow(ctx, `SELECT school_id FROM sessions WHERE id = $1`, sess.ID).Scan(&school); err != nil {
+	key := quiz.Session{ID: sess.ID}
+	if err := cl.Pool.QueryRow(ctx, `SELECT school_id, created_at FROM sessions WHERE id = $1`, sess.ID).Scan(&key.SchoolID, &key.CreatedAt); err != nil {
 		t.Fatal(err)
 	}
 	// Commit through the store alone: nothing is published.
@@ -446,7 +446,7 @@ func TestCommittedButNeverPublished(t *testing.T) {
 		return store.Questions(ctx, s.SchoolID, s.QuizID, s.QuizVersion)
 	}
 	start := live.Decide(questions, quiz.CommandStart, quiz.Actor{UserID: sc.TeacherID, App: quiz.AppWhiteboard}, time.Now().UTC())
-	if _, err := store.Command(ctx, school, sess.ID, start); err != nil {
+	if _, err := store.Command(ctx, key, start); err != nil {
 		t.Fatal(err)
 	}
 	if f := teststack.Expect(t, ctx, s, "session.started"); f.Seq != 1 {
