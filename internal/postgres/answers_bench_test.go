@@ -2,8 +2,10 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,15 +22,23 @@ import (
 // come from; each answers every open question once.
 const answerStudents = 1000
 
-// BenchmarkAnswerWriter writes answers through the group commit from many
-// concurrent students (256 goroutines per core, like sockets of a node),
-// against the real PostgreSQL, on the answer pool as the server opens it
-// (four connections, generic plans) with the node's default linger: each
-// Write returns once its batch has committed, so answers/s is durable
-// answers per second. pg-µs/answer is the CPU the pool's backends spent
-// per answer (from /proc/<pid>/schedstat), background tables as in
-// BenchmarkCommand.
+// BenchmarkAnswerWriter writes answers through the group commit from
+// concurrent students against the real PostgreSQL, on the answer pool as
+// the server opens it (four connections, generic plans) with the node's
+// default linger: each Write returns once its batch has committed, so
+// answers/s is durable answers per second. pg-µs/answer is the CPU the
+// pool's backends spent per answer (from /proc/<pid>/schedstat),
+// background tables as in BenchmarkCommand. With 512 students (256
+// goroutines per core, like sockets of a node) batches are full; with 4 they
+// hold one or two answers, as at a few hundred answers a second, so
+// pg-µs/answer there is mostly the fixed cost of a batch.
 func BenchmarkAnswerWriter(b *testing.B) {
+	for _, perCore := range []int{256, 2} {
+		b.Run(fmt.Sprintf("students=%d", perCore*runtime.GOMAXPROCS(0)), func(b *testing.B) { benchmarkAnswers(b, perCore) })
+	}
+}
+
+func benchmarkAnswers(b *testing.B, perCore int) {
 	pool, url := testenv.Database(b)
 	ctx := context.Background()
 	background(b, pool)
@@ -74,7 +84,7 @@ func BenchmarkAnswerWriter(b *testing.B) {
 	before := onCPUAll(b, pids)
 
 	b.ReportAllocs()
-	b.SetParallelism(256)
+	b.SetParallelism(perCore)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
