@@ -252,7 +252,13 @@ func (p *page) login(base, email, password string) {
 func (p *page) answer(kind string, optionIDs ...string) {
 	p.t.Helper()
 	for _, id := range optionIDs {
-		p.click(chromedp.CSS(fmt.Sprintf(`[data-testid="answer-option"][data-option-id=%q]`, id)))
+		option := fmt.Sprintf(`[data-testid="answer-option"][data-option-id=%q]`, id)
+		p.click(chromedp.CSS(option))
+		if kind == "multi" {
+			// The page re-renders its options on every pick: submit only
+			// once this one shows as picked.
+			p.waitJS(fmt.Sprintf(`!!document.querySelector(%q)`, option+`[aria-pressed="true"]`), "picked "+id)
+		}
 	}
 	if kind == "multi" {
 		p.click(tid("answer-submit"))
