@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -116,9 +117,13 @@ WITH i AS (
 			WHERE p.session_id = i.session_id AND p.student_id = i.student_id AND p.kicked_at IS NOT NULL OFFSET 0)
 		OR NOT EXISTS (SELECT 1 FROM enrolments e WHERE e.classroom_id = i.classroom_id AND e.student_id = i.student_id OFFSET 0)
 ), prev AS (
+	-- $16 and $17 bound the batch's partition keys: as parameters,
+	-- PostgreSQL prunes the months outside them when the executor starts,
+	-- instead of setting up every monthly partition at every batch.
 	SELECT a.session_id, a.question_id, a.student_id, a.id, a.received_at, a.choices FROM answers a JOIN i
 		ON a.session_id = i.session_id AND a.session_created_at = i.created_at AND a.question_id = i.question_id
 		AND a.student_id = i.student_id
+	WHERE a.session_created_at BETWEEN $16 AND $17
 ), ins AS (
 	INSERT INTO answers (id, school_id, session_id, session_created_at, classroom_id, quiz_id, question_id,
 		question_idx, student_id, choices, correct, points, received_at, response_ms)
@@ -193,8 +198,9 @@ func writeBatch(ctx context.Context, pool *pgxpool.Pool, answers []Answer) ([]Wr
 	// (a batch without BEGIN commits at its end, or rolls back whole).
 	b := &pgx.Batch{}
 	b.Queue(lockAnswerSessionsSQL, c.sessions, answerLockKey)
+	first, last := slices.MinFunc(c.created, time.Time.Compare), slices.MaxFunc(c.created, time.Time.Compare)
 	b.Queue(writeAnswersSQL, c.ids, c.schools, c.sessions, c.created, c.classrooms, c.quizzes,
-		c.questions, c.idx, c.students, c.choices, c.correct, c.points, c.received, c.ms, c.payloads)
+		c.questions, c.idx, c.students, c.choices, c.correct, c.points, c.received, c.ms, c.payloads, first, last)
 	br := pool.SendBatch(ctx, b)
 	defer br.Close()
 	if _, err := br.Exec(); err != nil {
