@@ -20,6 +20,11 @@ type Limits struct {
 	// CommandQueue is how many may wait for a worker (default 256); a
 	// command past it is refused with unavailable.
 	CommandQueue int
+	// CommandWait is the longest an admitted command waits for a worker
+	// (default 2 s); one that waited that long is refused with unavailable
+	// without having run, so the commands that do run are not ones the
+	// teacher gave up on seconds ago.
+	CommandWait time.Duration
 	// AnswersInFlight bounds the answers being committed (default 8192).
 	AnswersInFlight int
 	// RetryAfter is what a refusal tells the client to wait (default 1 s).
@@ -32,6 +37,9 @@ func (l *Limits) defaults() {
 	}
 	if l.CommandQueue <= 0 {
 		l.CommandQueue = 256
+	}
+	if l.CommandWait <= 0 {
+		l.CommandWait = 2 * time.Second
 	}
 	if l.AnswersInFlight <= 0 {
 		l.AnswersInFlight = 8192
@@ -74,12 +82,17 @@ func (q *Queue) admit() error {
 	return nil
 }
 
-// run runs an admitted command when a worker is free and gives its place
-// back.
+// run runs an admitted command when a worker is free within CommandWait,
+// or refuses it, and gives its place back.
 func (q *Queue) run(ctx context.Context, f func(context.Context) error) error {
 	defer q.waiting.Add(-1)
+	wait := time.NewTimer(q.limits.CommandWait)
+	defer wait.Stop()
 	select {
 	case q.workers <- struct{}{}:
+	case <-wait.C:
+		q.stats.refused.WithLabelValues("command").Inc()
+		return q.Busy("command")
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -88,7 +101,8 @@ func (q *Queue) run(ctx context.Context, f func(context.Context) error) error {
 }
 
 // Command runs f as a teacher command: it waits in the bounded queue for
-// a worker, or is refused at once when the queue is full.
+// a worker, or is refused at once when the queue is full, or when no
+// worker came free within CommandWait.
 func (q *Queue) Command(ctx context.Context, f func(context.Context) error) error {
 	if err := q.admit(); err != nil {
 		return err
