@@ -164,11 +164,30 @@ type answerColumns struct {
 	correct                                                          []*bool
 }
 
+// answerEvent is the answer_submitted event with its data as a struct
+// (its Data hides the event's map): encoding the map of seven values,
+// boxed and sorted at every answer, was 3 % of a node's CPU at the 10 s
+// pace. The fields are in the order a map's keys are encoded, so the bytes
+// are the same (TestAnswerEventEncodesAsTheMap).
+type answerEvent struct {
+	quiz.Event
+	Data struct {
+		AnswerID   string   `json:"answer_id"`
+		Choices    []string `json:"choices"`
+		Correct    *bool    `json:"correct"`
+		Index      int      `json:"index"`
+		Points     int      `json:"points"`
+		QuestionID string   `json:"question_id"`
+		ResponseMs int      `json:"response_ms"`
+	} `json:"data"`
+}
+
 func (c *answerColumns) add(a Answer) error {
-	ev := quiz.Event{EventID: a.ID, Name: quiz.EventAnswerSubmitted, OccurredAt: a.ReceivedAt, SchoolID: a.SchoolID,
-		ClassroomID: a.ClassroomID, SessionID: a.SessionID, QuizID: a.QuizID, UserID: a.StudentID, App: a.App,
-		Data: map[string]any{"answer_id": a.ID, "question_id": a.QuestionID, "index": a.QuestionIdx,
-			"choices": a.Choices, "correct": a.Correct, "points": a.Points, "response_ms": a.ResponseMs}}
+	ev := answerEvent{Event: quiz.Event{EventID: a.ID, Name: quiz.EventAnswerSubmitted, OccurredAt: a.ReceivedAt, SchoolID: a.SchoolID,
+		ClassroomID: a.ClassroomID, SessionID: a.SessionID, QuizID: a.QuizID, UserID: a.StudentID, App: a.App}}
+	d := &ev.Data
+	d.AnswerID, d.Choices, d.Correct, d.Index, d.Points, d.QuestionID, d.ResponseMs =
+		a.ID, a.Choices, a.Correct, a.QuestionIdx, a.Points, a.QuestionID, a.ResponseMs
 	payload, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("encode answer event: %w", err)
