@@ -266,13 +266,15 @@ func Encode(typ string, data any) ([]byte, error) {
 	return EncodeReply("", typ, data)
 }
 
-// EncodeReply encodes a direct frame echoing the client's request id.
+// EncodeReply encodes a direct frame echoing the client's request id, as
+// a Frame would encode it, in one pass (a Frame's raw data would be
+// encoded first and then scanned again).
 func EncodeReply(id, typ string, data any) ([]byte, error) {
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", typ, err)
-	}
-	frame, err := json.Marshal(Frame{Type: typ, ID: id, Data: raw})
+	frame, err := json.Marshal(struct {
+		Type string `json:"type"`
+		ID   string `json:"id,omitempty"`
+		Data any    `json:"data"`
+	}{typ, id, data})
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", typ, err)
 	}
