@@ -164,7 +164,7 @@ if want pipeline; then
   kill "$pid_b"
   for _ in $(seq 300); do kill -0 "$pid_b" 2>/dev/null || break; sleep 0.1; done
   bin/loadgen pipeline -creds "$dir/credentials.json" -rate "${BENCH_EVENT_RATE:-20000}" -duration 10s \
-    -cpu "server-a=$pid_a,worker=$pid_w,rabbitmq=$(cat "$dir/rabbit/rabbit.pid")" \
+    -cpu "server-a=$pid_a,worker=$pid_w,rabbitmq=$(cat "$dir/rabbit/rabbit.pid")" -pg-profile "$out/pipeline-1node-pg.txt" \
     -json "$out/pipeline-1node.json" || echo "pipeline scenario (one node) failed"
   HTTP_ADDR=127.0.0.1:$port_b NODE_ID=bench-b DEBUG_ADDR=127.0.0.1:$debug_b METRICS_ADDR=127.0.0.1:$metrics_b start server-b bin/server
   pid_b=${pids[-1]}
@@ -173,7 +173,7 @@ if want pipeline; then
 
   step "pipeline, two nodes relaying: ${BENCH_EVENT_RATE:-20000} events/s for 10 s"
   bin/loadgen pipeline -creds "$dir/credentials.json" -rate "${BENCH_EVENT_RATE:-20000}" -duration 10s \
-    -cpu "server-a=$pid_a,server-b=$pid_b,worker=$pid_w,rabbitmq=$(cat "$dir/rabbit/rabbit.pid")" \
+    -cpu "server-a=$pid_a,server-b=$pid_b,worker=$pid_w,rabbitmq=$(cat "$dir/rabbit/rabbit.pid")" -pg-profile "$out/pipeline-pg.txt" \
     -json "$out/pipeline.json" || echo "pipeline scenario failed"
 fi
 

@@ -48,6 +48,7 @@ func pipelineCmd(ctx context.Context, args []string) error {
 	duration := fs.Duration("duration", 10*time.Second, "how long to write")
 	wait := fs.Duration("wait", 90*time.Second, "longest wait for the events to be stored")
 	out := fs.String("json", "", "write the result as JSON to this file")
+	pgProf := fs.String("pg-profile", "", "write where PostgreSQL's CPU went over the pass (process kinds, pg_stat_statements) to this file")
 	cpuFlag := fs.String("cpu", "", "processes whose CPU per event to report, as name=pid,name=pid (e.g. server=…,worker=…,rabbitmq=…)")
 	fs.String("timeout", "5m", "give up after")
 	_ = fs.Parse(args)
@@ -78,6 +79,10 @@ func pipelineCmd(ctx context.Context, args []string) error {
 	cpu0, err := pipelineCPU(procs, postmaster)
 	if err != nil {
 		return err
+	}
+	var prof *pgProfile
+	if *pgProf != "" {
+		prof = startPGProfile(ctx, pool, postmaster)
 	}
 
 	run := uuid.NewString()
@@ -152,6 +157,11 @@ func pipelineCmd(ctx context.Context, args []string) error {
 		}
 	}
 	res.LoadAverage = loadAverage()
+	if prof != nil {
+		if err := prof.write(ctx, *pgProf, fmt.Sprintf("pipeline, %d events at %d/s", res.Inserted, *rate), 20); err != nil {
+			return err
+		}
+	}
 	if err := lagSQL(ctx, pool, where, wargs, &res.Stored); err != nil {
 		return err
 	}
