@@ -110,7 +110,10 @@ const (
 	// first $5 partitions, counting from $2, that have rows and that no
 	// other relay holds (the CASE fixes the order of evaluation, rows
 	// first, then the locks; the LIMIT stops at the last lock taken, so no
-	// empty or extra partition is locked), then the oldest rows of those
+	// empty or extra partition is locked; "has rows" is the partition's
+	// first id through its (part, id) index: a NOT EXISTS was planned as a
+	// sequential scan, which walks every dead row left since the last
+	// vacuum, ≈ 3,400 pages a round at 20,000 events/s), then the oldest rows of those
 	// partitions in id order, so each partition's rows stay in their order.
 	// Each partition is read through its (part, id) index on its own (one
 	// ORDER BY id over all of them would walk the primary key through every
@@ -121,7 +124,7 @@ const (
 	claimOutboxSQL = `
 WITH locked AS MATERIALIZED (
 	SELECT c.p FROM (SELECT ((g + $2) % $3)::smallint AS p FROM generate_series(0, $3 - 1) g) c
-	WHERE CASE WHEN NOT EXISTS (SELECT 1 FROM outbox o WHERE o.part = c.p) THEN false
+	WHERE CASE WHEN (SELECT o.id FROM outbox o WHERE o.part = c.p ORDER BY o.id LIMIT 1) IS NULL THEN false
 		WHEN NOT pg_try_advisory_xact_lock_shared($4) THEN false
 		ELSE pg_try_advisory_xact_lock($1, c.p) END
 	LIMIT $5
