@@ -211,13 +211,8 @@ func (s *countingStore) Store(_ context.Context, evs []quiz.Event) ([]string, er
 }
 
 func measureBroker(ctx context.Context, url string, pid int, v brokerVariant, n, rate int) (BrokerResult, error) {
-	suffix := ".bench." + uuid.NewString()[:8]
-	topo := rabbitmq.DefaultTopology()
+	topo := rabbitmq.DefaultTopology().Suffixed(".bench." + uuid.NewString()[:8])
 	topo.Kind = v.kind
-	topo.Exchange += suffix
-	topo.Queue += suffix
-	topo.DeadLetterExchange += suffix
-	topo.DeadLetterQueue += suffix
 	defer deleteTopology(url, topo)
 
 	// The messages are built before the clock starts: the relay reads
@@ -405,14 +400,9 @@ func deleteTopology(url string, topo rabbitmq.Topology) {
 		return
 	}
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return
+	if ch, err := conn.Channel(); err == nil {
+		_ = topo.Delete(ch)
 	}
-	_, _ = ch.QueueDelete(topo.Queue, false, false, false)
-	_, _ = ch.QueueDelete(topo.DeadLetterQueue, false, false, false)
-	_ = ch.ExchangeDelete(topo.Exchange, false, false)
-	_ = ch.ExchangeDelete(topo.DeadLetterExchange, false, false)
 }
 
 // publisher is rabbitmq.Publisher or the bare one.

@@ -31,6 +31,33 @@ type Topology struct {
 	Kind QueueKind
 }
 
+// Suffixed returns t with suffix added to every name: a test's or a
+// measurement's own exchanges and queues on a shared RabbitMQ.
+func (t Topology) Suffixed(suffix string) Topology {
+	t.Exchange += suffix
+	t.Queue += suffix
+	t.DeadLetterExchange += suffix
+	t.DeadLetterQueue += suffix
+	return t
+}
+
+// Delete removes t's queues (with their messages) and exchanges; what is
+// already gone is no error. Production never calls it: it is for the
+// topologies of tests and measurements.
+func (t Topology) Delete(ch *amqp.Channel) error {
+	for _, q := range []string{t.Queue, t.DeadLetterQueue} {
+		if _, err := ch.QueueDelete(q, false, false, false); err != nil {
+			return fmt.Errorf("delete queue %s: %w", q, err)
+		}
+	}
+	for _, x := range []string{t.Exchange, t.DeadLetterExchange} {
+		if err := ch.ExchangeDelete(x, false, false); err != nil {
+			return fmt.Errorf("delete exchange %s: %w", x, err)
+		}
+	}
+	return nil
+}
+
 // QueueKind is a RabbitMQ queue type for the worker queue.
 type QueueKind string
 
