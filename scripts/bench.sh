@@ -82,6 +82,7 @@ pid_a=${pids[-1]}
 HTTP_ADDR=127.0.0.1:$port_b NODE_ID=bench-b DEBUG_ADDR=127.0.0.1:$debug_b METRICS_ADDR=127.0.0.1:$metrics_b start server-b bin/server
 pid_b=${pids[-1]}
 WORKER_HTTP_ADDR=127.0.0.1:$port_w start eventworker bin/eventworker
+pid_w=${pids[-1]}
 for port in $port_a $port_b $port_w; do
   for _ in $(seq 150); do
     curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
@@ -163,6 +164,7 @@ if want pipeline; then
   kill "$pid_b"
   for _ in $(seq 300); do kill -0 "$pid_b" 2>/dev/null || break; sleep 0.1; done
   bin/loadgen pipeline -creds "$dir/credentials.json" -rate "${BENCH_EVENT_RATE:-20000}" -duration 10s \
+    -cpu "server-a=$pid_a,worker=$pid_w,rabbitmq=$(cat "$dir/rabbit/rabbit.pid")" -pg-profile "$out/pipeline-1node-pg.txt" \
     -json "$out/pipeline-1node.json" || echo "pipeline scenario (one node) failed"
   HTTP_ADDR=127.0.0.1:$port_b NODE_ID=bench-b DEBUG_ADDR=127.0.0.1:$debug_b METRICS_ADDR=127.0.0.1:$metrics_b start server-b bin/server
   pid_b=${pids[-1]}
@@ -171,6 +173,7 @@ if want pipeline; then
 
   step "pipeline, two nodes relaying: ${BENCH_EVENT_RATE:-20000} events/s for 10 s"
   bin/loadgen pipeline -creds "$dir/credentials.json" -rate "${BENCH_EVENT_RATE:-20000}" -duration 10s \
+    -cpu "server-a=$pid_a,server-b=$pid_b,worker=$pid_w,rabbitmq=$(cat "$dir/rabbit/rabbit.pid")" -pg-profile "$out/pipeline-pg.txt" \
     -json "$out/pipeline.json" || echo "pipeline scenario failed"
 fi
 

@@ -9,6 +9,7 @@
 //	loadgen sweep        the pace sweep: the same rooms at one `next` every 10 s, 5 s, 3 s, 1 s, one table row per pace
 //	loadgen connections  idle authenticated sockets on one node: RSS per socket, connect rate
 //	loadgen pipeline     events through outbox → RabbitMQ → worker → events: rate and lag
+//	loadgen broker       RabbitMQ CPU per message for the queue kinds and knobs of the pipeline
 //	loadgen reports      10M answers seeded by COPY, materialized view refresh, report endpoint latency
 //	loadgen table        prints the results of the above (JSON files) as one table
 //
@@ -58,7 +59,7 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: loadgen seed|run|sweep|connections|pipeline|reports|table [flags]")
+		return errors.New("usage: loadgen seed|run|sweep|connections|pipeline|broker|reports|table [flags]")
 	}
 	cmds := map[string]func(context.Context, []string) error{
 		"seed":        seedCmd,
@@ -66,6 +67,7 @@ func run(ctx context.Context, args []string) error {
 		"sweep":       sweepCmd,
 		"connections": connectionsCmd,
 		"pipeline":    pipelineCmd,
+		"broker":      brokerCmd,
 		"reports":     reportsCmd,
 		"table":       tableCmd,
 	}

@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +29,12 @@ type PipelineResult struct {
 	Stored       EventStats `json:"stored"`
 	DrainSeconds float64    `json:"drain_seconds"`
 	Complete     bool       `json:"complete"`
+	// CPUUsPerEvent is each measured process's CPU (utime+stime) from the
+	// first write to the last event stored, in µs per event: the -cpu
+	// processes, "postgresql" (the whole cluster) and "loadgen" (this
+	// process, the writer).
+	CPUUsPerEvent map[string]float64 `json:"cpu_us_per_event,omitempty"`
+	LoadAverage   float64            `json:"load_average"`
 }
 
 const insertOutboxBenchSQL = `INSERT INTO outbox (school_id, event_id, name, payload, created_at)
@@ -39,8 +48,14 @@ func pipelineCmd(ctx context.Context, args []string) error {
 	duration := fs.Duration("duration", 10*time.Second, "how long to write")
 	wait := fs.Duration("wait", 90*time.Second, "longest wait for the events to be stored")
 	out := fs.String("json", "", "write the result as JSON to this file")
+	pgProf := fs.String("pg-profile", "", "write where PostgreSQL's CPU went over the pass (process kinds, pg_stat_statements) to this file")
+	cpuFlag := fs.String("cpu", "", "processes whose CPU per event to report, as name=pid,name=pid (e.g. server=…,worker=…,rabbitmq=…)")
 	fs.String("timeout", "5m", "give up after")
 	_ = fs.Parse(args)
+	procs, err := namedPIDs(*cpuFlag)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := bounded(ctx, fs)
 	defer cancel()
 	if *rate < 1 || *rate > 200000 || *duration <= 0 || *duration > 2*time.Minute {
@@ -56,6 +71,19 @@ func pipelineCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer pool.Close()
+
+	postmaster, err := postmasterPID(ctx, pool)
+	if err != nil {
+		return err
+	}
+	cpu0, err := pipelineCPU(procs, postmaster)
+	if err != nil {
+		return err
+	}
+	var prof *pgProfile
+	if *pgProf != "" {
+		prof = startPGProfile(ctx, pool, postmaster)
+	}
 
 	run := uuid.NewString()
 	res := &PipelineResult{Scenario: "pipeline", Rate: *rate}
@@ -112,6 +140,18 @@ func pipelineCmd(ctx context.Context, args []string) error {
 	deadline := time.Now().Add(*wait)
 	var n int64
 	for time.Now().Before(deadline) {
+		// While the outbox holds rows the run cannot be complete; asking
+		// that is an index probe, where counting the run's events scans
+		// them all (4 times a second, it took the pipeline's PostgreSQL
+		// ≈ 10 % of its CPU).
+		var waiting bool
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM outbox)`).Scan(&waiting); err != nil {
+			return err
+		}
+		if waiting {
+			time.Sleep(250 * time.Millisecond)
+			continue
+		}
 		if err := pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE `+where, wargs...).Scan(&n); err != nil {
 			return err
 		}
@@ -122,13 +162,75 @@ func pipelineCmd(ctx context.Context, args []string) error {
 		time.Sleep(250 * time.Millisecond)
 	}
 	res.DrainSeconds = time.Since(start).Seconds() - res.Seconds
+	if cpu1, err := pipelineCPU(procs, postmaster); err == nil && res.Inserted > 0 {
+		res.CPUUsPerEvent = map[string]float64{}
+		for name, d := range cpu1 {
+			res.CPUUsPerEvent[name] = float64((d - cpu0[name]).Microseconds()) / float64(res.Inserted)
+		}
+	}
+	res.LoadAverage = loadAverage()
+	if prof != nil {
+		if err := prof.write(ctx, *pgProf, fmt.Sprintf("pipeline, %d events at %d/s", res.Inserted, *rate), 20); err != nil {
+			return err
+		}
+	}
 	if err := lagSQL(ctx, pool, where, wargs, &res.Stored); err != nil {
 		return err
 	}
 	fmt.Printf("pipeline: offered %d/s for %.1fs (inserted %d = %.0f/s); stored %d (%.0f/s), lag p50 %.0f p99 %.0f max %.0f ms; complete %v\n",
 		*rate, res.Seconds, res.Inserted, res.InsertedRate, res.Stored.Events, res.Stored.PerSecond,
 		res.Stored.LagP50Ms, res.Stored.LagP99Ms, res.Stored.LagMaxMs, res.Complete)
+	if len(res.CPUUsPerEvent) > 0 {
+		names := make([]string, 0, len(res.CPUUsPerEvent))
+		for name := range res.CPUUsPerEvent {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		var total float64
+		fmt.Print("pipeline: CPU per event")
+		for _, name := range names {
+			fmt.Printf(", %s %.1f µs", name, res.CPUUsPerEvent[name])
+			total += res.CPUUsPerEvent[name]
+		}
+		fmt.Printf("; all %.1f µs; load average %.2f\n", total, res.LoadAverage)
+	}
 	return writeJSON(*out, res)
+}
+
+// namedPIDs parses name=pid,name=pid.
+func namedPIDs(s string) (map[string]int, error) {
+	out := map[string]int{}
+	for _, kv := range strings.Split(s, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		name, v, ok := strings.Cut(kv, "=")
+		pid, err := strconv.Atoi(v)
+		if !ok || name == "" || err != nil || pid <= 0 {
+			return nil, fmt.Errorf("-cpu: %q is not name=pid", kv)
+		}
+		out[name] = pid
+	}
+	return out, nil
+}
+
+// pipelineCPU reads the CPU so far of procs, of the PostgreSQL cluster and
+// of this process.
+func pipelineCPU(procs map[string]int, postmaster int) (map[string]time.Duration, error) {
+	out := map[string]time.Duration{"loadgen": selfCPU()}
+	pg, err := postgresCPU(postmaster)
+	if err != nil {
+		return nil, err
+	}
+	out["postgresql"] = pg
+	for name, pid := range procs {
+		d, err := processCPU(pid)
+		if err != nil {
+			return nil, fmt.Errorf("-cpu %s: %w", name, err)
+		}
+		out[name] = d
+	}
+	return out, nil
 }
 
 // insertEvents adds n answer_submitted events of the run to the outbox,

@@ -64,13 +64,16 @@ func (s *EventStore) Store(ctx context.Context, evs []quiz.Event) ([]string, err
 		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	occurred := make([]time.Time, n)
 	for i, e := range evs {
-		d := e.Data
-		if d == nil {
-			d = map[string]any{}
-		}
-		b, err := json.Marshal(d)
-		if err != nil {
-			return nil, fmt.Errorf("store events: encode data of %s: %w", e.EventID, err)
+		b := []byte(e.RawData)
+		if b == nil {
+			d := e.Data
+			if d == nil {
+				d = map[string]any{}
+			}
+			var err error
+			if b, err = json.Marshal(d); err != nil {
+				return nil, fmt.Errorf("store events: encode data of %s: %w", e.EventID, err)
+			}
 		}
 		ids[i], names[i], occurred[i], schools[i] = e.EventID, string(e.Name), e.OccurredAt, e.SchoolID
 		classrooms[i], sessions[i], quizzes[i], users[i] = e.ClassroomID, e.SessionID, e.QuizID, e.UserID

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -64,11 +65,50 @@ func insertEvents(ctx context.Context, tx execer, evs ...quiz.Event) error {
 // side of the table (claim, delete, depth, wake-ups).
 type OutboxStore struct {
 	pool *pgxpool.Pool
+
+	// marks[p] is the highest id this node's relay deleted from partition
+	// p since markedAt: a round reads p from there on, instead of walking
+	// the index entries of every row drained since the last vacuum (under
+	// a backlog those walks were most of PostgreSQL's CPU for the relay).
+	// A row whose id is lower commits later than one drained above it (ids
+	// are taken at insert); every MarkReset the marks go back to zero and
+	// rounds read partitions from their start again, which picks such a
+	// row up.
+	mu       sync.Mutex
+	marks    [OutboxPartitions]int64
+	markedAt time.Time
+	// MarkReset is how often rounds read partitions from their start
+	// (default 1 s): the longest a late-committing row can wait, beyond
+	// the round that finds it.
+	MarkReset time.Duration
 }
 
 // NewOutboxStore returns the outbox store over pool.
 func NewOutboxStore(pool *pgxpool.Pool) *OutboxStore {
-	return &OutboxStore{pool: pool}
+	return &OutboxStore{pool: pool, MarkReset: time.Second}
+}
+
+// roundMarks returns the marks a round starts from, resetting them when
+// MarkReset has passed.
+func (s *OutboxStore) roundMarks() []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if time.Since(s.markedAt) >= s.MarkReset {
+		s.marks = [OutboxPartitions]int64{}
+		s.markedAt = time.Now()
+	}
+	return append([]int64(nil), s.marks[:]...)
+}
+
+// advanceMarks records the rows a committed round deleted.
+func (s *OutboxStore) advanceMarks(rows []OutboxRow) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range rows {
+		if p := o.part; p >= 0 && p < OutboxPartitions && o.ID > s.marks[p] {
+			s.marks[p] = o.ID
+		}
+	}
 }
 
 // Append writes evs to the outbox in one transaction, for events that
@@ -89,6 +129,7 @@ type OutboxRow struct {
 	Name      quiz.EventName
 	Payload   []byte // the §8 event JSON
 	CreatedAt time.Time
+	part      int16
 }
 
 // OutboxPartitions is how many partitions the outbox is split into
@@ -112,22 +153,27 @@ const (
 	// first, then the locks; the LIMIT stops at the last lock taken, so no
 	// empty or extra partition is locked), then the oldest rows of those
 	// partitions in id order, so each partition's rows stay in their order.
-	// Each partition is read through its (part, id) index on its own (one
-	// ORDER BY id over all of them would walk the primary key through every
-	// dead row), at most a share of the batch $6 from each when there are
-	// several (at least 32), so a round does not lock a batch per
-	// partition; rows locked beyond the limit are released at commit,
-	// untouched.
+	// Both read a partition p through its (part, id) index from above the
+	// node's mark $7[p+1] (OutboxStore.marks): every deleted row below it
+	// is an index entry to step over, and a heap page to visit while the
+	// row is not yet dead to every transaction. "Has rows" is the first id
+	// above the mark (a NOT EXISTS was planned as a sequential scan, which
+	// walks every dead row left since the last vacuum). Each partition is
+	// read on its own (one ORDER BY id over all of them would walk the
+	// primary key through every dead row), at most a share of the batch $6
+	// from each when there are several (at least 32), so a round does not
+	// lock a batch per partition; rows locked beyond the limit are released
+	// at commit, untouched.
 	claimOutboxSQL = `
 WITH locked AS MATERIALIZED (
 	SELECT c.p FROM (SELECT ((g + $2) % $3)::smallint AS p FROM generate_series(0, $3 - 1) g) c
-	WHERE CASE WHEN NOT EXISTS (SELECT 1 FROM outbox o WHERE o.part = c.p) THEN false
+	WHERE CASE WHEN (SELECT o.id FROM outbox o WHERE o.part = c.p AND o.id > ($7::bigint[])[c.p + 1] ORDER BY o.id LIMIT 1) IS NULL THEN false
 		WHEN NOT pg_try_advisory_xact_lock_shared($4) THEN false
 		ELSE pg_try_advisory_xact_lock($1, c.p) END
 	LIMIT $5
 )
-SELECT o.id, o.event_id::text, o.name, o.payload::text, o.created_at
-FROM locked l, LATERAL (SELECT * FROM outbox WHERE part = l.p ORDER BY id
+SELECT o.id, o.event_id::text, o.name, o.payload::text, o.created_at, o.part
+FROM locked l, LATERAL (SELECT * FROM outbox WHERE part = l.p AND id > ($7::bigint[])[l.p + 1] ORDER BY id
 	LIMIT greatest($6 / (SELECT count(*) FROM locked), least($6, 32)) FOR UPDATE SKIP LOCKED) o
 ORDER BY o.id LIMIT $6`
 	deleteOutboxSQL = `DELETE FROM outbox WHERE id = ANY($1)`
@@ -161,7 +207,7 @@ func (s *OutboxStore) Drain(ctx context.Context, start, parts, limit int, publis
 	b.Queue("BEGIN")
 	b.Queue(drainAsyncSQL)
 	b.Queue(claimOutboxSQL, relayLockKey, ((start%OutboxPartitions)+OutboxPartitions)%OutboxPartitions,
-		OutboxPartitions, legacyRelayLockKey, max(parts, 1), limit)
+		OutboxPartitions, legacyRelayLockKey, max(parts, 1), limit, s.roundMarks())
 	claimed, err := claimRound(ctx, conn.SendBatch(ctx, b))
 	if err != nil || len(claimed) == 0 {
 		rollback(conn)
@@ -183,6 +229,7 @@ func (s *OutboxStore) Drain(ctx context.Context, start, parts, limit int, publis
 		rollback(conn)
 		return 0, fmt.Errorf("outbox: delete published: %w", err)
 	}
+	s.advanceMarks(claimed)
 	return len(claimed), nil
 }
 
@@ -200,7 +247,7 @@ func claimRound(ctx context.Context, br pgx.BatchResults) ([]OutboxRow, error) {
 	}
 	claimed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxRow, error) {
 		var o OutboxRow
-		err := r.Scan(&o.ID, &o.EventID, &o.Name, &o.Payload, &o.CreatedAt)
+		err := r.Scan(&o.ID, &o.EventID, &o.Name, &o.Payload, &o.CreatedAt, &o.part)
 		return o, err
 	})
 	if err != nil {

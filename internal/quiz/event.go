@@ -1,6 +1,9 @@
 package quiz
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // EventName is the name (and routing key) of an analytics event.
 type EventName string
@@ -42,4 +45,9 @@ type Event struct {
 	UserID      string         `json:"user_id,omitempty"`
 	App         App            `json:"app"`
 	Data        map[string]any `json:"data"`
+	// RawData is data as the JSON object text it arrived in, set by the
+	// event worker's decoder instead of Data: the worker only passes data
+	// on to PostgreSQL's jsonb, so building a map and encoding it again
+	// would be work for nothing. A store writes RawData when it is set.
+	RawData json.RawMessage `json:"-"`
 }

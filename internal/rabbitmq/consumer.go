@@ -111,7 +111,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 // session is one connection's life: connect, declare, consume until the
 // connection fails or ctx ends.
 func (c *Consumer) session(ctx context.Context, b *Backoff) error {
-	conn, err := dial(ctx, c.url, c.opts.Name)
+	conn, err := dial(ctx, c.url, c.opts.Name, nil)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -26,17 +27,20 @@ var eventNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 // DecodeEvent parses and checks one message body as a §8 event. Unknown
 // fields are ignored (a newer producer may add some); unknown event names
 // that look like names are kept, so a new kind of event is stored before
-// the worker learns about it. now bounds occurred_at.
+// the worker learns about it. now bounds occurred_at. data is checked to be
+// a JSON object and returned as its text in RawData (Data stays nil): the
+// worker stores it as it came, numbers exactly as sent.
 func DecodeEvent(body []byte, now time.Time) (quiz.Event, error) {
-	var e quiz.Event
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber() // keep numbers in data exactly as sent
-	if err := dec.Decode(&e); err != nil {
+	// The outer data (shallower) takes the "data" key from the embedded
+	// Event's map.
+	var w struct {
+		quiz.Event
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(body, &w); err != nil {
 		return quiz.Event{}, fmt.Errorf("not a JSON event: %w", err)
 	}
-	if dec.More() {
-		return quiz.Event{}, errors.New("not a JSON event: data after the object")
-	}
+	e := w.Event
 	var problems []error
 	canonical := func(field string, v *string, required bool) {
 		if *v == "" {
@@ -74,11 +78,20 @@ func DecodeEvent(body []byte, now time.Time) (quiz.Event, error) {
 	default:
 		problems = append(problems, fmt.Errorf("app %q is unknown", e.App))
 	}
+	data := bytes.TrimSpace(w.Data)
+	switch {
+	case len(data) == 0 || string(data) == "null":
+		data = json.RawMessage("{}")
+	case data[0] != '{':
+		problems = append(problems, errors.New("data is not an object"))
+	case !utf8.Valid(data):
+		// The decoder leaves a raw value's bytes alone; PostgreSQL would
+		// refuse them at every delivery.
+		problems = append(problems, errors.New("data is not valid UTF-8"))
+	}
 	if err := errors.Join(problems...); err != nil {
 		return quiz.Event{}, err
 	}
-	if e.Data == nil {
-		e.Data = map[string]any{}
-	}
+	e.RawData = data
 	return e, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,7 @@ type Publisher struct {
 	mu      sync.Mutex
 	live    atomic.Pointer[amqp.Connection] // conn, for the watchdog
 	conn    *amqp.Connection
+	cork    *corkedConn // conn's socket
 	ch      *amqp.Channel
 	returns chan amqp.Return
 }
@@ -86,6 +88,8 @@ func (p *Publisher) Publish(ctx context.Context, msgs []Message) error {
 		return err
 	}
 	confirms := make([]*amqp.DeferredConfirmation, 0, len(msgs))
+	// The batch is written to the socket at once, when it is whole.
+	p.cork.Cork()
 	for _, m := range msgs {
 		// mandatory: a message no queue takes comes back as a return
 		// instead of vanishing, and the batch fails.
@@ -101,6 +105,10 @@ func (p *Publisher) Publish(ctx context.Context, msgs []Message) error {
 			return fmt.Errorf("%w: publish: %w", ErrNotConfirmed, err)
 		}
 		confirms = append(confirms, dc)
+	}
+	if err := p.cork.Uncork(); err != nil {
+		p.reset()
+		return fmt.Errorf("%w: publish: %w", ErrNotConfirmed, err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, p.confirmTimeout)
 	defer cancel()
@@ -145,7 +153,11 @@ func (p *Publisher) connect(ctx context.Context) error {
 		return nil
 	}
 	p.reset()
-	conn, err := dial(ctx, p.url, p.name)
+	var cork *corkedConn
+	conn, err := dial(ctx, p.url, p.name, func(c net.Conn) net.Conn {
+		cork = &corkedConn{Conn: c}
+		return cork
+	})
 	if err != nil {
 		return err
 	}
@@ -159,7 +171,7 @@ func (p *Publisher) connect(ctx context.Context) error {
 	// Sized for the largest batch: the client blocks on a full returns
 	// channel, and only Publish reads it.
 	p.returns = ch.NotifyReturn(make(chan amqp.Return, MaxBatch))
-	p.conn, p.ch = conn, ch
+	p.conn, p.cork, p.ch = conn, cork, ch
 	return nil
 }
 
@@ -169,7 +181,7 @@ func (p *Publisher) reset() {
 		// A deadline: a half-open socket must not hang the relay.
 		_ = p.conn.CloseDeadline(time.Now().Add(closeTimeout))
 	}
-	p.conn, p.ch, p.returns = nil, nil, nil
+	p.conn, p.cork, p.ch, p.returns = nil, nil, nil, nil
 	p.live.Store(nil)
 }
 

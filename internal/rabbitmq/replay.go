@@ -48,7 +48,7 @@ var deathHeaders = []string{"x-death", "x-first-death-exchange", "x-first-death-
 // them in the dead-letter queue (at worst both places: replaying again is
 // safe). It returns how many messages it handled.
 func ReplayDeadLetters(ctx context.Context, url string, topo Topology, o ReplayOptions) (int, error) {
-	conn, err := dial(ctx, url, "quizcast-replay-dlq")
+	conn, err := dial(ctx, url, "quizcast-replay-dlq", nil)
 	if err != nil {
 		return 0, err
 	}

@@ -25,6 +25,75 @@ type Topology struct {
 	// DeliveryLimit bounds the redeliveries of one message before the queue
 	// dead-letters it.
 	DeliveryLimit int
+	// Kind is the worker queue's type; "" is QueueQuorum, the production
+	// choice. The other kinds exist to measure what the choice costs
+	// (loadgen broker).
+	Kind QueueKind
+}
+
+// Suffixed returns t with suffix added to every name: a test's or a
+// measurement's own exchanges and queues on a shared RabbitMQ.
+func (t Topology) Suffixed(suffix string) Topology {
+	t.Exchange += suffix
+	t.Queue += suffix
+	t.DeadLetterExchange += suffix
+	t.DeadLetterQueue += suffix
+	return t
+}
+
+// Delete removes t's queues (with their messages) and exchanges; what is
+// already gone is no error. Production never calls it: it is for the
+// topologies of tests and measurements.
+func (t Topology) Delete(ch *amqp.Channel) error {
+	for _, q := range []string{t.Queue, t.DeadLetterQueue} {
+		if _, err := ch.QueueDelete(q, false, false, false); err != nil {
+			return fmt.Errorf("delete queue %s: %w", q, err)
+		}
+	}
+	for _, x := range []string{t.Exchange, t.DeadLetterExchange} {
+		if err := ch.ExchangeDelete(x, false, false); err != nil {
+			return fmt.Errorf("delete exchange %s: %w", x, err)
+		}
+	}
+	return nil
+}
+
+// QueueKind is a RabbitMQ queue type for the worker queue.
+type QueueKind string
+
+const (
+	// QueueQuorum: replicated, counts deliveries (x-delivery-limit) and
+	// dead-letters at-least-once.
+	QueueQuorum QueueKind = "quorum"
+	// QueueClassic: a durable classic queue, version 2 index; one node, no
+	// delivery count.
+	QueueClassic QueueKind = "classic"
+	// QueueStream: an append-only log read by offset; no delivery count,
+	// no dead-lettering, every consumer reads every message.
+	QueueStream QueueKind = "stream"
+)
+
+// queueArgs are the worker queue's declare arguments for its kind.
+func (t Topology) queueArgs() (amqp.Table, error) {
+	switch t.Kind {
+	case "", QueueQuorum:
+		return amqp.Table{
+			amqp.QueueTypeArg:        amqp.QueueTypeQuorum,
+			"x-delivery-limit":       int64(t.DeliveryLimit),
+			"x-dead-letter-exchange": t.DeadLetterExchange,
+			"x-dead-letter-strategy": "at-least-once",
+			amqp.QueueOverflowArg:    amqp.QueueOverflowRejectPublish,
+		}, nil
+	case QueueClassic:
+		return amqp.Table{
+			amqp.QueueTypeArg:        amqp.QueueTypeClassic,
+			"x-queue-version":        int64(2),
+			"x-dead-letter-exchange": t.DeadLetterExchange,
+		}, nil
+	case QueueStream:
+		return amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeStream}, nil
+	}
+	return nil, fmt.Errorf("unknown queue kind %q", t.Kind)
 }
 
 // DefaultTopology is the production topology (docs/pipeline.md).
@@ -60,13 +129,11 @@ func (t Topology) Declare(ch *amqp.Channel) error {
 	if err := ch.QueueBind(t.DeadLetterQueue, "", t.DeadLetterExchange, false, nil); err != nil {
 		return fmt.Errorf("bind queue %s: %w", t.DeadLetterQueue, err)
 	}
-	if _, err := ch.QueueDeclare(t.Queue, true, false, false, false, amqp.Table{
-		amqp.QueueTypeArg:        amqp.QueueTypeQuorum,
-		"x-delivery-limit":       int64(t.DeliveryLimit),
-		"x-dead-letter-exchange": t.DeadLetterExchange,
-		"x-dead-letter-strategy": "at-least-once",
-		amqp.QueueOverflowArg:    amqp.QueueOverflowRejectPublish,
-	}); err != nil {
+	args, err := t.queueArgs()
+	if err != nil {
+		return err
+	}
+	if _, err := ch.QueueDeclare(t.Queue, true, false, false, false, args); err != nil {
 		return fmt.Errorf("declare queue %s: %w", t.Queue, err)
 	}
 	if err := ch.QueueBind(t.Queue, "#", t.Exchange, false, nil); err != nil {

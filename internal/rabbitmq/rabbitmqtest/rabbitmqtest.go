@@ -18,26 +18,16 @@ import (
 // test ends.
 func Topology(t testing.TB, url string) rabbitmq.Topology {
 	t.Helper()
-	suffix := ".test." + testenv.RandomID()
-	topo := rabbitmq.DefaultTopology()
-	topo.Exchange += suffix
-	topo.Queue += suffix
-	topo.DeadLetterExchange += suffix
-	topo.DeadLetterQueue += suffix
+	topo := rabbitmq.DefaultTopology().Suffixed(".test." + testenv.RandomID())
 	t.Cleanup(func() {
 		conn, err := amqp.Dial(url)
 		if err != nil {
 			return // a private RabbitMQ may be gone already
 		}
 		defer conn.Close()
-		ch, err := conn.Channel()
-		if err != nil {
-			return
+		if ch, err := conn.Channel(); err == nil {
+			_ = topo.Delete(ch)
 		}
-		_, _ = ch.QueueDelete(topo.Queue, false, false, false)
-		_, _ = ch.QueueDelete(topo.DeadLetterQueue, false, false, false)
-		_ = ch.ExchangeDelete(topo.Exchange, false, false)
-		_ = ch.ExchangeDelete(topo.DeadLetterExchange, false, false)
 	})
 	return topo
 }
