@@ -124,6 +124,9 @@ type PaceRow struct {
 	// LoadAvg is the machine's 1-minute load average at the window's end
 	// (the machine is shared: read the row against it).
 	LoadAvg float64 `json:"load_avg_1m"`
+	// Server is the nodes' own timing of `next` and of answers over the
+	// window (-metrics); nil without it.
+	Server *ServerLatency `json:"server,omitempty"`
 }
 
 // SweepResult is what `loadgen sweep` measured.
@@ -270,6 +273,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 	grace := fs.Duration("grace", 3*time.Second, "after a pace's last tick and longest think time, wait this long for acks and broadcasts")
 	mdOut := fs.String("md", "", "write the markdown table to this file")
 	profDir := fs.String("pg-profile", "", "write each pace's PostgreSQL profile (CPU by process kind, top statements) into this directory")
+	metricsFlag := fs.String("metrics", "", "the nodes' METRICS_ADDR base URLs, comma-separated: each pace also reports the nodes' own command and answer times")
 	fs.String("timeout", "30m", "give up after")
 	_ = fs.Parse(args)
 	ctx, cancel := bounded(ctx, fs)
@@ -282,6 +286,10 @@ func sweepCmd(ctx context.Context, args []string) error {
 	nodes, pids, seeded, classrooms, students := ps.nodes, ps.pids, ps.seeded, ps.classrooms, ps.students
 	if len(pids) == 0 {
 		return errors.New("-pids: the node processes' PIDs are required (CPU and RSS)")
+	}
+	var metricsURLs []string
+	if *metricsFlag != "" {
+		metricsURLs = strings.Split(*metricsFlag, ",")
 	}
 	paces, err := parsePaces(*pacesFlag)
 	if err != nil {
@@ -374,6 +382,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 		node, pg, loadgen time.Duration
 		rssKiB            int64
 		load              float64
+		server            *ServerLatency
 	}
 	windows := make([]window, len(paces))
 	for p, spec := range paces {
@@ -393,6 +402,12 @@ func sweepCmd(ctx context.Context, args []string) error {
 			return fmt.Errorf("postgres CPU: %w", err)
 		}
 		l0, _ := processCPU(os.Getpid())
+		var timings0 serverTimings
+		if metricsURLs != nil {
+			if timings0, err = scrapeTimings(metricsURLs); err != nil {
+				return err
+			}
+		}
 		var prof *pgProfile
 		if *profDir != "" {
 			prof = startPGProfile(ctx, pool, postmaster)
@@ -417,6 +432,13 @@ func sweepCmd(ctx context.Context, args []string) error {
 		w.node, w.pg, w.loadgen = n1-n0, pg1-pg0, l1-l0
 		w.rssKiB = sumRSS(pids)
 		w.load = loadAverage()
+		if metricsURLs != nil {
+			timings1, err := scrapeTimings(metricsURLs)
+			if err != nil {
+				return err
+			}
+			w.server = timings1.since(timings0)
+		}
 		if prof != nil {
 			name := strings.NewReplacer("/", "-").Replace(spec.String())
 			if err := prof.write(ctx, filepath.Join(*profDir, fmt.Sprintf("pg-%d-%s.txt", p, name)), "pace "+spec.String(), 25); err != nil {
@@ -459,7 +481,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 	var quietCost float64
 	for p := range rows {
 		r, w := &rows[p], windows[p]
-		r.WindowSecs, r.LoadAvg = w.to.Sub(w.from).Seconds(), w.load
+		r.WindowSecs, r.LoadAvg, r.Server = w.to.Sub(w.from).Seconds(), w.load, w.server
 		r.Stored, r.StoredAcked = stored.byPace[p], stored.ackedByPace[p]
 		r.NodeCPUSecs, r.PostgresCPUSecs, r.LoadgenCPUSecs = w.node.Seconds(), w.pg.Seconds(), w.loadgen.Seconds()
 		if r.Expected > 0 {
@@ -942,7 +964,7 @@ func storedAnswers(ctx context.Context, pool *pgxpool.Pool, rooms []*sweepRoom, 
 var sweepColumns = []string{"pace (answers)", "commands admitted / refused `unavailable`", "delivered / expected",
 	"command → last student p50 / p99 / max", "ack p50 / p99", "durable answers/s", "acked = stored",
 	"teacher errors", "sockets dropped: teachers / students", "node CPU µs / (student × question)",
-	"PG CPU ms / command", "PG CPU ms / answer (net)", "RSS KiB / socket"}
+	"PG CPU ms / command", "PG CPU ms / answer (net)", "RSS KiB / socket", "in the nodes: `next` p50 / p99; answer p50 / p99"}
 
 // markdownRow is one pace as a row of docs/benchmarks.md's table.
 func markdownRow(r PaceRow) string {
@@ -995,6 +1017,11 @@ func markdownRow(r PaceRow) string {
 		dash(r.Admitted > 0, fmt.Sprintf("%.2f", r.PGMsPerCommand)),
 		dash(r.Acked > 0, fmt.Sprintf("%.2f%s", r.PGMsPerAnswer, net)),
 		fmt.Sprintf("%.1f", r.RSSPerSocketKiB),
+		"—",
+	}
+	if sv := r.Server; sv != nil {
+		cells[len(cells)-1] = fmt.Sprintf("%s / %s ms; %s", num(sv.NextP50), num(sv.NextP99),
+			dash(r.Answering, fmt.Sprintf("%s / %s ms", num(sv.AnswerP50), num(sv.AnswerP99))))
 	}
 	return "| " + strings.Join(cells, " | ") + " |"
 }

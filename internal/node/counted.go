@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"time"
 
 	"github.com/quizcast/quizcast/internal/auth"
 	"github.com/quizcast/quizcast/internal/live"
@@ -11,7 +12,7 @@ import (
 )
 
 // countedSessions is the live service as the REST API and the sockets call
-// it, counting every command and answer by outcome. REST
+// it, counting and timing every command and answer by outcome. REST
 // enters through Do, AnswerREST and Kick, the sockets through Command,
 // Answer and Kick, so each is counted once; the rest passes through.
 type countedSessions struct {
@@ -35,32 +36,37 @@ func answerOutcome(created bool, err error) string {
 }
 
 func (c countedSessions) Do(ctx context.Context, id auth.Identity, sessionID string, cmd live.Command, app quiz.App) (protocol.Snapshot, error) {
+	start := time.Now()
 	snap, err := c.Service.Do(ctx, id, sessionID, cmd, app)
-	c.m.Command(string(cmd), outcome(err, "ok"))
+	c.m.Command(string(cmd), outcome(err, "ok"), time.Since(start))
 	return snap, err
 }
 
 func (c countedSessions) Command(ctx context.Context, id auth.Identity, sess quiz.Session, cmd live.Command, app quiz.App) (protocol.Snapshot, error) {
+	start := time.Now()
 	snap, err := c.Service.Command(ctx, id, sess, cmd, app)
-	c.m.Command(string(cmd), outcome(err, "ok"))
+	c.m.Command(string(cmd), outcome(err, "ok"), time.Since(start))
 	return snap, err
 }
 
 func (c countedSessions) AnswerREST(ctx context.Context, id auth.Identity, sessionID, questionID string, choices []string) (protocol.AnswerAccepted, bool, error) {
+	start := time.Now()
 	acc, created, err := c.Service.AnswerREST(ctx, id, sessionID, questionID, choices)
-	c.m.Answer(answerOutcome(created, err))
+	c.m.Answer(answerOutcome(created, err), time.Since(start))
 	return acc, created, err
 }
 
 func (c countedSessions) Answer(ctx context.Context, id auth.Identity, sess quiz.Session, questionID string, choices []string, app quiz.App) (protocol.AnswerAccepted, bool, error) {
+	start := time.Now()
 	acc, created, err := c.Service.Answer(ctx, id, sess, questionID, choices, app)
-	c.m.Answer(answerOutcome(created, err))
+	c.m.Answer(answerOutcome(created, err), time.Since(start))
 	return acc, created, err
 }
 
 // Kick is counted as the command kick.
 func (c countedSessions) Kick(ctx context.Context, id auth.Identity, sessionID, studentID string) error {
+	start := time.Now()
 	err := c.Service.Kick(ctx, id, sessionID, studentID)
-	c.m.Command("kick", outcome(err, "ok"))
+	c.m.Command("kick", outcome(err, "ok"), time.Since(start))
 	return err
 }
