@@ -13,7 +13,8 @@
 # BENCH_PACE_QUESTIONS (6 per pace), BENCH_QUESTIONS (20, run only),
 # BENCH_SOCKETS (one node's sockets; default the file-descriptor limit minus
 # headroom, at most 20000), BENCH_EVENT_RATE (20000), BENCH_ANSWERS
-# (10000000), BENCH_MICRO (1 = run them).
+# (10000000), BENCH_MICRO (1 = run them), BENCH_NODE_GOMAXPROCS (1: each
+# node's Go threads; 0 = Go's default, every core).
 # Quick check of the sweep alone:
 #   BENCH_SCENARIOS=sweep BENCH_ROOMS=40 BENCH_PACES=5s,2s BENCH_MICRO=0 make bench
 # BENCH_ONLY=pipeline: seed and run only the pipeline scenario, with one and
@@ -77,9 +78,16 @@ start() { # name, command...
   "$@" >>"$dir/logs/$name.log" 2>&1 &
   pids+=($!)
 }
-HTTP_ADDR=127.0.0.1:$port_a NODE_ID=bench-a DEBUG_ADDR=127.0.0.1:$debug_a METRICS_ADDR=127.0.0.1:$metrics_a start server-a bin/server
+# Each node runs Go code on one core's worth of threads (GOMAXPROCS), its
+# share of this machine: the two nodes share its two cores with PostgreSQL,
+# Redis, RabbitMQ, the worker and the load generator, as a node in a
+# container gets its CPU limit (Go reads it). Measured against every core
+# (docs/benchmarks.md, "Fifth round"): 7–15 % less node CPU per unit of
+# work and a shorter tail at the 10 s and 5 s paces.
+node_procs=${BENCH_NODE_GOMAXPROCS:-1}
+GOMAXPROCS=$node_procs HTTP_ADDR=127.0.0.1:$port_a NODE_ID=bench-a DEBUG_ADDR=127.0.0.1:$debug_a METRICS_ADDR=127.0.0.1:$metrics_a start server-a bin/server
 pid_a=${pids[-1]}
-HTTP_ADDR=127.0.0.1:$port_b NODE_ID=bench-b DEBUG_ADDR=127.0.0.1:$debug_b METRICS_ADDR=127.0.0.1:$metrics_b start server-b bin/server
+GOMAXPROCS=$node_procs HTTP_ADDR=127.0.0.1:$port_b NODE_ID=bench-b DEBUG_ADDR=127.0.0.1:$debug_b METRICS_ADDR=127.0.0.1:$metrics_b start server-b bin/server
 pid_b=${pids[-1]}
 WORKER_HTTP_ADDR=127.0.0.1:$port_w start eventworker bin/eventworker
 pid_w=${pids[-1]}
@@ -167,7 +175,7 @@ if want pipeline; then
   bin/loadgen pipeline -creds "$dir/credentials.json" -rate "${BENCH_EVENT_RATE:-20000}" -duration 10s \
     -cpu "server-a=$pid_a,worker=$pid_w,rabbitmq=$(cat "$dir/rabbit/rabbit.pid")" -pg-profile "$out/pipeline-1node-pg.txt" \
     -json "$out/pipeline-1node.json" || echo "pipeline scenario (one node) failed"
-  HTTP_ADDR=127.0.0.1:$port_b NODE_ID=bench-b DEBUG_ADDR=127.0.0.1:$debug_b METRICS_ADDR=127.0.0.1:$metrics_b start server-b bin/server
+  GOMAXPROCS=$node_procs HTTP_ADDR=127.0.0.1:$port_b NODE_ID=bench-b DEBUG_ADDR=127.0.0.1:$debug_b METRICS_ADDR=127.0.0.1:$metrics_b start server-b bin/server
   pid_b=${pids[-1]}
   for _ in $(seq 150); do curl -fsS "$node_b/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
   settle
