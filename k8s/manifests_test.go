@@ -281,3 +281,32 @@ func markdownAnchors(doc string) map[string]bool {
 	}
 	return out
 }
+
+// TestDashboardShipped: the monitoring kustomization carries the Grafana
+// dashboard, byte for byte, in a ConfigMap with the label Grafana's
+// dashboard sidecar looks for.
+func TestDashboardShipped(t *testing.T) {
+	d := mustDecoder(t)
+	set, err := d.build("monitoring")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("monitoring/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range set {
+		cm, ok := m.Obj.(*corev1.ConfigMap)
+		if !ok || cm.Name != "quizcast-grafana-dashboard" {
+			continue
+		}
+		if cm.Labels["grafana_dashboard"] != "1" {
+			t.Errorf("%s: labels %v, want grafana_dashboard: \"1\"", m.Source, cm.Labels)
+		}
+		if cm.Data["quizcast.json"] != string(want) {
+			t.Errorf("%s: quizcast.json is not monitoring/grafana-dashboard.json", m.Source)
+		}
+		return
+	}
+	t.Fatal("no ConfigMap quizcast-grafana-dashboard in the monitoring build")
+}

@@ -37,9 +37,11 @@ if [ -n "$(go list -f '{{if .TestGoFiles}}{{.ImportPath}}{{end}}' ./internal/htt
   echo "== fuzz (quiz body decoding, 20s)"
   go test -run '^$' -fuzz '^FuzzDecodeQuiz$' -fuzztime 20s ./internal/httpapi
 fi
-# The hardening fuzz targets: the id parser, the cursor decoder and the
-# WebSocket client frame decoding, 8 s each.
-for target in internal/quiz:FuzzParseID internal/quiz:FuzzDecodeCursor internal/realtime:FuzzClientFrame; do
+# The hardening fuzz targets: the id parser, the cursor decoder, the
+# WebSocket client frame decoding and the envelope every node decodes from
+# Redis, 8 s each.
+for target in internal/quiz:FuzzParseID internal/quiz:FuzzDecodeCursor internal/realtime:FuzzClientFrame \
+  internal/protocol:FuzzUnmarshalEnvelope; do
   pkg=${target%%:*} name=${target##*:}
   if grep -qs "func $name" "$pkg"/*_test.go; then
     echo "== fuzz ($name, 8s)"
