@@ -15,8 +15,6 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/quizcast/quizcast/internal/background"
 )
 
 // Source reads the reference clock (PostgreSQL's clock_timestamp()).
@@ -39,8 +37,15 @@ type Config struct {
 	Interval time.Duration
 	// MaxRoundTrip rejects a reading whose round trip took longer (default
 	// 500 ms): its midpoint could be off by half of it. The first reading
-	// is kept whatever its round trip, there being nothing better.
+	// is kept whatever its round trip, there being nothing better, and so
+	// is any later one that beats the anchor's; while the anchor's round
+	// trip is above MaxRoundTrip (a node started while PostgreSQL was
+	// slow), Run reads again every RetryInterval rather than every
+	// Interval.
 	MaxRoundTrip time.Duration
+	// RetryInterval is how often Run reads again while the anchor is
+	// uncertain (default 1 s, at most Interval).
+	RetryInterval time.Duration
 	// Timeout bounds one reading (default 5 s).
 	Timeout time.Duration
 }
@@ -72,6 +77,10 @@ func New(ctx context.Context, source Source, mono Monotonic, cfg Config, log *sl
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
 	}
+	if cfg.RetryInterval <= 0 {
+		cfg.RetryInterval = time.Second
+	}
+	cfg.RetryInterval = min(cfg.RetryInterval, cfg.Interval)
 	c := &Clock{source: source, mono: mono, cfg: cfg, log: log}
 	if err := c.Anchor(ctx); err != nil {
 		return nil, err
@@ -83,8 +92,9 @@ func New(ctx context.Context, source Source, mono Monotonic, cfg Config, log *sl
 var errSlowReading = errors.New("clock reading too slow")
 
 // Anchor reads the reference and carries it forward from the midpoint of
-// the read's round trip. A failed or too slow reading keeps the previous
-// anchor. A reading behind the instants already handed out does not move
+// the read's round trip. A failed reading keeps the previous anchor, and so
+// does one too slow to trust (above MaxRoundTrip) unless it is still
+// better than the anchor's. A reading behind the instants already handed out does not move
 // Now back: Now stands still until the new anchor passes them.
 func (c *Clock) Anchor(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
@@ -98,7 +108,7 @@ func (c *Clock) Anchor(ctx context.Context) error {
 	rtt := after - before
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.ref.IsZero() && rtt > c.cfg.MaxRoundTrip {
+	if !c.ref.IsZero() && rtt > c.cfg.MaxRoundTrip && rtt >= 2*c.half {
 		return fmt.Errorf("%w: round trip %s", errSlowReading, rtt)
 	}
 	if held := c.last.Sub(ref.Add(after - (before + rtt/2))); held > time.Second {
@@ -131,12 +141,30 @@ func (c *Clock) Uncertainty() time.Duration {
 	return c.half
 }
 
-// Run reads the reference again every interval until ctx ends; a failure
-// is logged and the clock runs on from its last anchor.
+// Run reads the reference again every Interval (every RetryInterval while
+// the anchor is uncertain) until ctx ends; a failure is logged and the
+// clock runs on from its last anchor.
 func (c *Clock) Run(ctx context.Context) {
-	background.Every(ctx, c.cfg.Interval, false, func(ctx context.Context) {
-		if err := c.Anchor(ctx); err != nil && ctx.Err() == nil {
-			c.log.Warn("clock: keeping the last anchor", "err", err)
+	t := time.NewTimer(c.wait())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
-	})
+		if err := c.Anchor(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("clock: keeping the last anchor", "err", err, "uncertainty", c.Uncertainty())
+		}
+		t.Reset(c.wait())
+	}
+}
+
+// wait is how long Run waits before its next reading: RetryInterval while
+// the anchor's round trip was above MaxRoundTrip, else Interval.
+func (c *Clock) wait() time.Duration {
+	if 2*c.Uncertainty() > c.cfg.MaxRoundTrip {
+		return c.cfg.RetryInterval
+	}
+	return c.cfg.Interval
 }

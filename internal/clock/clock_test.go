@@ -127,6 +127,43 @@ func TestFailedReanchorKeepsTheLastAnchor(t *testing.T) {
 	}
 }
 
+// A first anchor read while PostgreSQL was slow is kept (there is nothing
+// better) but replaced by any better reading, even one above MaxRoundTrip,
+// and Run reads again every RetryInterval until the anchor is trusted.
+func TestSlowFirstAnchorIsReplacedSoon(t *testing.T) {
+	f := &fake{ref: t0, rtt: 4 * time.Second}
+	c := newFake(t, f)
+	if got := c.Uncertainty(); got != 2*time.Second {
+		t.Fatalf("uncertainty of a 4 s first reading: %s", got)
+	}
+	if got := c.wait(); got != time.Second {
+		t.Fatalf("next reading of an uncertain clock in %s, want the retry interval (1 s)", got)
+	}
+	f.rtt = 2 * time.Second // slow, but better than the anchor
+	if err := c.Anchor(context.Background()); err != nil {
+		t.Fatalf("a better reading was refused: %v", err)
+	}
+	if got := c.Uncertainty(); got != time.Second {
+		t.Fatalf("uncertainty after a 2 s reading: %s, want 1 s", got)
+	}
+	f.rtt = 3 * time.Second // slow and worse than the anchor
+	if err := c.Anchor(context.Background()); !errors.Is(err, errSlowReading) {
+		t.Fatalf("a worse slow reading: %v, want errSlowReading", err)
+	}
+	f.rtt = 20 * time.Millisecond
+	if err := c.Anchor(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.wait(); got != 30*time.Second {
+		t.Fatalf("next reading of a trusted clock in %s, want the interval (30 s)", got)
+	}
+	// The reference was read at the midpoint of the last round trip:
+	// t0 plus every round trip so far (4 + 2 + 3 s) plus half of this one.
+	if got, want := c.Now(), t0.Add(9*time.Second+20*time.Millisecond); !got.Equal(want) {
+		t.Fatalf("after the good reading %s, want %s", got, want)
+	}
+}
+
 // The first reading must succeed: a clock without one has nothing to say.
 func TestNewNeedsAReading(t *testing.T) {
 	f := &fake{ref: t0, err: errors.New("connection refused")}
