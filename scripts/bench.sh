@@ -70,6 +70,19 @@ export ALLOWED_ORIGINS=http://localhost:3000
 # limit that guards a real deployment would refuse the fleet.
 export RATE_WS_HANDSHAKES_PER_IP=${RATE_WS_HANDSHAKES_PER_IP:-1000000}
 bin/server migrate >/dev/null
+# BENCH_PG_SETTINGS ("name=value,…", default none): PostgreSQL settings for
+# an experiment, applied with ALTER SYSTEM before the nodes start. E.g.
+# synchronous_commit=off shows what waiting for the WAL's fsync costs the
+# live path's latency (docs/benchmarks.md, "Sixth round"); it is never a
+# deployment setting: an answer is acknowledged once it is on disk.
+if [ -n "${BENCH_PG_SETTINGS:-}" ]; then
+  IFS=, read -ra settings <<<"$BENCH_PG_SETTINGS"
+  for setting in "${settings[@]}"; do
+    psql "$DATABASE_URL" -qc "ALTER SYSTEM SET ${setting%%=*} = '${setting#*=}'"
+  done
+  psql "$DATABASE_URL" -qAtc "SELECT pg_reload_conf()" >/dev/null
+  step "PostgreSQL settings for this run: $BENCH_PG_SETTINGS"
+fi
 
 mkdir -p "$dir/logs"
 start() { # name, command...
