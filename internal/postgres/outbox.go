@@ -186,6 +186,9 @@ type OutboxRow struct {
 	part      int16
 }
 
+// Part is the outbox partition the row is in.
+func (o OutboxRow) Part() int { return int(o.part) }
+
 // OutboxPartitions is how many partitions the outbox is split into
 // (migration 00010 computes outbox.part from the session id, or the school
 // when an event has no session). One relay at a time drains a partition.
