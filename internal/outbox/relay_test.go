@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/quizcast/quizcast/internal/outbox"
 	"github.com/quizcast/quizcast/internal/postgres"
@@ -34,7 +35,15 @@ func run(t *testing.T, f func(ctx context.Context)) {
 // startRelay runs a relay (one server node's) until the test ends.
 func startRelay(t *testing.T, pool *pgxpool.Pool, url string, topo rabbitmq.Topology, cfg outbox.Config) *prometheus.Registry {
 	t.Helper()
-	reg := prometheus.NewRegistry()
+	reg, _ := startNodeRelay(t, postgres.NewOutboxStore(pool), url, topo, cfg)
+	return reg
+}
+
+// startNodeRelay runs a relay over store until stop is called or the test
+// ends; stop returns once the relay did (its leases released).
+func startNodeRelay(t *testing.T, store outbox.Store, url string, topo rabbitmq.Topology, cfg outbox.Config) (reg *prometheus.Registry, stop func()) {
+	t.Helper()
+	reg = prometheus.NewRegistry()
 	// Three workers, as a node runs several: they share the partitions.
 	pubs := make([]outbox.Publisher, 3)
 	for i := range pubs {
@@ -42,9 +51,13 @@ func startRelay(t *testing.T, pool *pgxpool.Pool, url string, topo rabbitmq.Topo
 		t.Cleanup(func() { _ = pub.Close() })
 		pubs[i] = pub
 	}
-	r := outbox.NewRelay(postgres.NewOutboxStore(pool), pubs, cfg, outbox.NewMetrics(reg), nil)
-	run(t, r.Run)
-	return reg
+	r := outbox.NewRelay(store, pubs, cfg, outbox.NewMetrics(reg), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { r.Run(ctx) })
+	stop = func() { cancel(); wg.Wait() }
+	t.Cleanup(stop)
+	return reg, stop
 }
 
 // startWorker runs an event consumer until the test ends.
@@ -203,6 +216,147 @@ func TestTwoRelaysKeepEachSessionInOrder(t *testing.T) {
 		case <-timeout:
 			t.Fatalf("timed out; progress per session: %v", next)
 		}
+	}
+}
+
+// killed is a node that dies: it never releases its leases, so they move
+// only when they expire.
+type killed struct{ *postgres.OutboxStore }
+
+func (killed) Release(context.Context) error { return nil }
+
+// Nodes share the partitions by leases and hand them over while sessions
+// keep writing: a node stopping releases its partitions to the other at
+// once, a node dying leaves them to expire; across both, each session's
+// events reach RabbitMQ in order and every event exactly once.
+func TestRelaysShareLeasedPartitionsAcrossHandovers(t *testing.T) {
+	url := testenv.RabbitMQURL(t)
+	pool, _ := testenv.Database(t)
+	topo := rabbitmqtest.Topology(t, url)
+	ch := rabbitmqtest.Channel(t, url, topo)
+	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.QueueBind(q.Name, "#", topo.Exchange, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	deliveries, err := ch.Consume(q.Name, "", true, true, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fast
+	cfg.BatchSize = 7
+	cfg.LeaseTTL = 2 * time.Second
+	leased := func(reg *prometheus.Registry) float64 {
+		return rabbitmqtest.Metric(t, reg, "quizcast_outbox_partitions_leased")
+	}
+	node := func(name string) *postgres.OutboxStore {
+		s := postgres.NewOutboxStore(pool)
+		s.Holder = postgres.LeaseHolder(name)
+		return s
+	}
+	regA, stopA := startNodeRelay(t, node("a"), url, topo, cfg)
+	regB, _ := startNodeRelay(t, node("b"), url, topo, cfg)
+	testenv.Eventually(t, 30*time.Second, "two nodes holding 8 partitions each", func() bool {
+		return leased(regA) == 8 && leased(regB) == 8
+	})
+
+	// Sessions write throughout, one event at a time, numbered.
+	const sessions = 8
+	writing := make(chan struct{})
+	written := make([]int, sessions)
+	s := postgres.NewOutboxStore(pool)
+	var wg sync.WaitGroup
+	for i := range sessions {
+		session := uuid.NewString()
+		wg.Go(func() {
+			for seq := 0; ; seq++ {
+				select {
+				case <-writing:
+					return
+				default:
+				}
+				ev := quiz.Event{Name: quiz.EventQuestionDisplayed, SchoolID: uuid.NewString(), SessionID: session,
+					App: quiz.AppServer, Data: map[string]any{"seq": seq}}
+				if err := s.Append(context.Background(), ev); err != nil {
+					t.Errorf("append: %v", err)
+					return
+				}
+				written[i] = seq + 1
+				time.Sleep(2 * time.Millisecond)
+			}
+		})
+	}
+	seen := map[string]int{} // event id → deliveries
+	next := map[string]int{} // session → next seq
+	received := 0
+	receive := func(d amqp.Delivery) {
+		var ev struct {
+			SessionID string `json:"session_id"`
+			Data      struct {
+				Seq int `json:"seq"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(d.Body, &ev); err != nil {
+			t.Fatal(err)
+		}
+		seen[d.MessageId]++
+		if seen[d.MessageId] > 1 {
+			t.Fatalf("event %s delivered %d times", d.MessageId, seen[d.MessageId])
+		}
+		if ev.Data.Seq != next[ev.SessionID] {
+			t.Fatalf("session %s: got seq %d, want %d", ev.SessionID, ev.Data.Seq, next[ev.SessionID])
+		}
+		next[ev.SessionID]++
+		received++
+	}
+	// await receives deliveries until cond holds.
+	await := func(what string, cond func() bool) {
+		t.Helper()
+		timeout := time.After(60 * time.Second)
+		for !cond() {
+			select {
+			case d := <-deliveries:
+				receive(d)
+			case <-time.After(20 * time.Millisecond):
+			case <-timeout:
+				t.Fatalf("timed out waiting for %s; received %d", what, received)
+			}
+		}
+	}
+	await("events relayed by both nodes", func() bool { return received > 200 })
+
+	// a stops: it releases, and b takes every partition at its next round.
+	stopA()
+	await("b holding all 16 after a's release", func() bool { return leased(regB) == 16 })
+	mark := received
+	await("events relayed by b alone", func() bool { return received > mark+200 })
+
+	// c joins and then dies without releasing: b gets its share back after
+	// c's leases expired.
+	regC, stopC := startNodeRelay(t, killed{node("c")}, url, topo, cfg)
+	await("b and c holding 8 each", func() bool { return leased(regB) == 8 && leased(regC) == 8 })
+	mark = received
+	await("events relayed by b and c", func() bool { return received > mark+200 })
+	stopC()
+	await("b holding all 16 after c's TTL", func() bool { return leased(regB) == 16 })
+
+	close(writing)
+	wg.Wait()
+	total := 0
+	for _, n := range written {
+		total += n
+	}
+	await("every event written", func() bool { return received == total })
+	testenv.Eventually(t, 30*time.Second, "the outbox empty", func() bool {
+		return count(t, pool, `SELECT count(*) FROM outbox`) == 0
+	})
+	select {
+	case d := <-deliveries:
+		receive(d)
+		t.Fatalf("more deliveries than events written (%d)", total)
+	case <-time.After(200 * time.Millisecond):
 	}
 }
 

@@ -183,7 +183,7 @@ func (s *OutboxStore) Lease(ctx context.Context, ttl time.Duration) (OutboxLease
 		}
 		held[p] = true
 		if !s.held[p] || lapsed {
-			s.marks[p] = 0
+			s.marks.forget(int(p))
 			out.Gained++
 		}
 	}

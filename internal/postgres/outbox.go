@@ -73,22 +73,14 @@ type OutboxStore struct {
 	Holder string
 
 	mu sync.Mutex
-	// marks[p] is the highest id this node's relay deleted from partition
-	// p since markedAt: a round reads p from there on, instead of walking
-	// the index entries of every row drained since the last vacuum (under
-	// a backlog those walks were most of PostgreSQL's CPU for the relay).
-	// A mark only skips what this node deleted, so it saves the most when
-	// no other node drains the partition: what the leases are for. A row
-	// whose id is lower commits later than one drained above it (ids are
-	// taken at insert); every MarkReset the marks go back to zero and
-	// rounds read partitions from their start again, which picks such a
-	// row up. Leases do not change that: the holder's own rounds step over
-	// such a row too.
-	marks    [OutboxPartitions]int64
-	markedAt time.Time
+	// marks are where rounds read each partition from (outboxMarks): above
+	// the rows this node's relay deleted there, once that is safe. They
+	// skip only what this node deleted, so they save the most when no
+	// other node drains the partition: what the leases are for.
+	marks outboxMarks
 	// MarkReset is how often rounds read partitions from their start
-	// (default 1 s): the longest a late-committing row can wait, beyond
-	// the round that finds it.
+	// again (default 1 s): the backstop for a row committed below a floor
+	// (partMark's one gap), which waits at most that long.
 	MarkReset time.Duration
 
 	// leasing is set by the first Lease: from then on Drain takes only
@@ -116,27 +108,20 @@ func LeaseHolder(nodeID string) string {
 	return nodeID + "#" + uuid.NewString()[:8]
 }
 
-// roundMarks returns the marks a round starts from, resetting them when
-// MarkReset has passed.
+// roundMarks returns the floors a round starts from.
 func (s *OutboxStore) roundMarks() []int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if time.Since(s.markedAt) >= s.MarkReset {
-		s.marks = [OutboxPartitions]int64{}
-		s.markedAt = time.Now()
-	}
-	return append([]int64(nil), s.marks[:]...)
+	return s.marks.floors(time.Now(), s.MarkReset)
 }
 
-// advanceMarks records the rows a committed round deleted.
-func (s *OutboxStore) advanceMarks(rows []OutboxRow) {
+// advanceMarks records a committed round: the snapshot of its claim, sent
+// at sent, and the rows it deleted.
+func (s *OutboxStore) advanceMarks(rows []OutboxRow, snap claimSnapshot, sent time.Time) {
+	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, o := range rows {
-		if p := o.part; p >= 0 && p < OutboxPartitions && o.ID > s.marks[p] {
-			s.marks[p] = o.ID
-		}
-	}
+	s.marks.committed(rows, snap.xmin, snap.xmax, sent, now)
 }
 
 // candidates returns the partitions a round may take, in the order it
@@ -211,17 +196,15 @@ const (
 	// at the last lock taken, so no empty or extra partition is locked),
 	// then the oldest rows of those partitions in id order, so each
 	// partition's rows stay in their order. Both read a partition p
-	// through its (part, id) index from above the node's mark $6[p+1]
-	// (OutboxStore.marks): every deleted row below it
-	// is an index entry to step over, and a heap page to visit while the
-	// row is not yet dead to every transaction. "Has rows" is the first id
-	// above the mark (a NOT EXISTS was planned as a sequential scan, which
+	// through its (part, id) index from above the node's floor $6[p+1]
+	// (partMark). "Has rows" is the first id above the floor (a NOT EXISTS was planned as a sequential scan, which
 	// walks every dead row left since the last vacuum). Each partition is
 	// read on its own (one ORDER BY id over all of them would walk the
 	// primary key through every dead row), at most a share of the batch $5
 	// from each when there are several (at least 32), so a round does not
 	// lock a batch per partition; rows locked beyond the limit are released
-	// at commit, untouched.
+	// at commit, untouched. Every row also carries the statement's
+	// snapshot bounds, which move the floors (partMark).
 	claimOutboxSQL = `
 WITH locked AS MATERIALIZED (
 	SELECT c.p FROM unnest($2::smallint[]) c(p)
@@ -230,9 +213,10 @@ WITH locked AS MATERIALIZED (
 		ELSE pg_try_advisory_xact_lock($1, c.p) END
 	LIMIT $4
 )
-SELECT o.id, o.event_id::text, o.name, o.payload::text, o.created_at, o.part
+SELECT o.id, o.event_id::text, o.name, o.payload::text, o.created_at, o.part, x.xmin, x.xmax
 FROM locked l, LATERAL (SELECT * FROM outbox WHERE part = l.p AND id > ($6::bigint[])[l.p + 1] ORDER BY id
-	LIMIT greatest($5 / (SELECT count(*) FROM locked), least($5, 32)) FOR UPDATE SKIP LOCKED) o
+	LIMIT greatest($5 / (SELECT count(*) FROM locked), least($5, 32)) FOR UPDATE SKIP LOCKED) o,
+	(SELECT pg_snapshot_xmin(c)::text::bigint AS xmin, pg_snapshot_xmax(c)::text::bigint AS xmax FROM pg_current_snapshot() c) x
 ORDER BY o.id LIMIT $5`
 	deleteOutboxSQL = `DELETE FROM outbox WHERE id = ANY($1)`
 	// A round's transaction does not wait for its commit to reach the
@@ -272,7 +256,8 @@ func (s *OutboxStore) Drain(ctx context.Context, start, parts, limit int, publis
 	b.Queue("BEGIN")
 	b.Queue(drainAsyncSQL)
 	b.Queue(claimOutboxSQL, relayLockKey, candidates, legacyRelayLockKey, max(parts, 1), limit, s.roundMarks())
-	claimed, err := claimRound(ctx, conn.SendBatch(ctx, b))
+	sent := time.Now()
+	claimed, snap, err := claimRound(ctx, conn.SendBatch(ctx, b))
 	if err != nil || len(claimed) == 0 {
 		rollback(conn)
 		return 0, err
@@ -293,34 +278,38 @@ func (s *OutboxStore) Drain(ctx context.Context, start, parts, limit int, publis
 		rollback(conn)
 		return 0, fmt.Errorf("outbox: delete published: %w", err)
 	}
-	s.advanceMarks(claimed)
+	s.advanceMarks(claimed, snap, sent)
 	return len(claimed), nil
 }
 
+// claimSnapshot is the xmin and xmax of a claim's snapshot.
+type claimSnapshot struct{ xmin, xmax int64 }
+
 // claimRound reads the first round trip of Drain: BEGIN, SET, the claim.
-func claimRound(ctx context.Context, br pgx.BatchResults) ([]OutboxRow, error) {
+func claimRound(ctx context.Context, br pgx.BatchResults) ([]OutboxRow, claimSnapshot, error) {
 	defer br.Close()
+	var snap claimSnapshot
 	for range 2 {
 		if _, err := br.Exec(); err != nil {
-			return nil, fmt.Errorf("outbox: begin: %w", err)
+			return nil, snap, fmt.Errorf("outbox: begin: %w", err)
 		}
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return nil, fmt.Errorf("outbox: claim: %w", err)
+		return nil, snap, fmt.Errorf("outbox: claim: %w", err)
 	}
 	claimed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxRow, error) {
 		var o OutboxRow
-		err := r.Scan(&o.ID, &o.EventID, &o.Name, &o.Payload, &o.CreatedAt, &o.part)
+		err := r.Scan(&o.ID, &o.EventID, &o.Name, &o.Payload, &o.CreatedAt, &o.part, &snap.xmin, &snap.xmax)
 		return o, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("outbox: claim: %w", err)
+		return nil, snap, fmt.Errorf("outbox: claim: %w", err)
 	}
 	if err := br.Close(); err != nil {
-		return nil, fmt.Errorf("outbox: claim: %w", err)
+		return nil, snap, fmt.Errorf("outbox: claim: %w", err)
 	}
-	return claimed, nil
+	return claimed, snap, nil
 }
 
 // OutboxStats describes the backlog of the outbox.
