@@ -150,12 +150,9 @@ func TestOutboxEventsArriveInEventsExactlyOnce(t *testing.T) {
 	}
 }
 
-// Two server nodes relay the same outbox; the events of each session reach
-// RabbitMQ in the order they were written.
-func TestTwoRelaysKeepEachSessionInOrder(t *testing.T) {
-	url := testenv.RabbitMQURL(t)
-	pool, _ := testenv.Database(t)
-	topo := rabbitmqtest.Topology(t, url)
+// tap returns the deliveries of a fresh queue bound to every event of topo.
+func tap(t *testing.T, url string, topo rabbitmq.Topology) <-chan amqp.Delivery {
+	t.Helper()
 	ch := rabbitmqtest.Channel(t, url, topo)
 	q, err := ch.QueueDeclare("", false, true, true, false, nil)
 	if err != nil {
@@ -168,6 +165,33 @@ func TestTwoRelaysKeepEachSessionInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return deliveries
+}
+
+// seqEvent is an event numbered within its session by the test.
+type seqEvent struct {
+	SessionID string `json:"session_id"`
+	Data      struct {
+		Seq int `json:"seq"`
+	} `json:"data"`
+}
+
+func decodeSeq(t *testing.T, d amqp.Delivery) seqEvent {
+	t.Helper()
+	var ev seqEvent
+	if err := json.Unmarshal(d.Body, &ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// Two server nodes relay the same outbox; the events of each session reach
+// RabbitMQ in the order they were written.
+func TestTwoRelaysKeepEachSessionInOrder(t *testing.T) {
+	url := testenv.RabbitMQURL(t)
+	pool, _ := testenv.Database(t)
+	topo := rabbitmqtest.Topology(t, url)
+	deliveries := tap(t, url, topo)
 	cfg := fast
 	cfg.BatchSize = 7 // many small rounds: many chances to interleave
 	startRelay(t, pool, url, topo, cfg)
@@ -196,15 +220,7 @@ func TestTwoRelaysKeepEachSessionInOrder(t *testing.T) {
 	for received := 0; received < sessions*perSession; {
 		select {
 		case d := <-deliveries:
-			var ev struct {
-				SessionID string `json:"session_id"`
-				Data      struct {
-					Seq int `json:"seq"`
-				} `json:"data"`
-			}
-			if err := json.Unmarshal(d.Body, &ev); err != nil {
-				t.Fatal(err)
-			}
+			ev := decodeSeq(t, d)
 			if ev.Data.Seq < next[ev.SessionID] {
 				continue // a republished copy: the worker drops it
 			}
@@ -233,18 +249,7 @@ func TestRelaysShareLeasedPartitionsAcrossHandovers(t *testing.T) {
 	url := testenv.RabbitMQURL(t)
 	pool, _ := testenv.Database(t)
 	topo := rabbitmqtest.Topology(t, url)
-	ch := rabbitmqtest.Channel(t, url, topo)
-	q, err := ch.QueueDeclare("", false, true, true, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.QueueBind(q.Name, "#", topo.Exchange, false, nil); err != nil {
-		t.Fatal(err)
-	}
-	deliveries, err := ch.Consume(q.Name, "", true, true, false, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	deliveries := tap(t, url, topo)
 	cfg := fast
 	cfg.BatchSize = 7
 	cfg.LeaseTTL = 2 * time.Second
@@ -292,15 +297,7 @@ func TestRelaysShareLeasedPartitionsAcrossHandovers(t *testing.T) {
 	next := map[string]int{} // session → next seq
 	received := 0
 	receive := func(d amqp.Delivery) {
-		var ev struct {
-			SessionID string `json:"session_id"`
-			Data      struct {
-				Seq int `json:"seq"`
-			} `json:"data"`
-		}
-		if err := json.Unmarshal(d.Body, &ev); err != nil {
-			t.Fatal(err)
-		}
+		ev := decodeSeq(t, d)
 		seen[d.MessageId]++
 		if seen[d.MessageId] > 1 {
 			t.Fatalf("event %s delivered %d times", d.MessageId, seen[d.MessageId])
@@ -403,7 +400,8 @@ func TestRabbitMQOutageDelaysButLosesNothing(t *testing.T) {
 // BenchmarkRelay measures outbox rows → RabbitMQ with confirms (publish,
 // confirm, delete) per event, on the shared test services: one worker
 // flushing batches of several sizes, then a relay running 1, 2 and 4
-// workers (as OUTBOX_RELAYS) until the outbox is empty.
+// workers (as OUTBOX_RELAYS) until the outbox is empty, then one and two
+// nodes (4 workers each, leasing the partitions) on the same backlog.
 func BenchmarkRelay(b *testing.B) {
 	fill := func(b *testing.B, store *postgres.OutboxStore) {
 		ctx := context.Background()
@@ -454,25 +452,66 @@ func BenchmarkRelay(b *testing.B) {
 			store := postgres.NewOutboxStore(pool)
 			fill(b, store)
 			r := outbox.NewRelay(store, pubs, outbox.Config{PollInterval: 10 * time.Millisecond}, nil, nil)
-			ctx, cancel := context.WithCancel(context.Background())
-			b.ReportAllocs()
-			b.ResetTimer()
-			var wg sync.WaitGroup
-			wg.Go(func() { r.Run(ctx) })
-			for {
-				var left int
-				if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&left); err != nil {
-					b.Fatal(err)
-				}
-				if left == 0 {
-					break
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
-			b.StopTimer()
-			cancel()
-			wg.Wait()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+			runUntilEmpty(b, pool, r)
 		})
 	}
+	for _, nodes := range []int{1, 2} {
+		b.Run(fmt.Sprintf("nodes=%d", nodes), func(b *testing.B) {
+			url := testenv.RabbitMQURL(b)
+			pool, _ := testenv.Database(b)
+			topo := rabbitmqtest.Topology(b, url)
+			fill(b, postgres.NewOutboxStore(pool))
+			// The leases settle before the clock starts (a node joining
+			// takes a few renewals): each node holds its half.
+			stores := make([]*postgres.OutboxStore, nodes)
+			for i := range stores {
+				stores[i] = postgres.NewOutboxStore(pool)
+				stores[i].Holder = postgres.LeaseHolder(fmt.Sprintf("bench-%d", i))
+			}
+			for range 3 {
+				for _, s := range stores {
+					if _, err := s.Lease(context.Background(), 10*time.Second); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			relays := make([]*outbox.Relay, nodes)
+			for i, store := range stores {
+				pubs := make([]outbox.Publisher, 4)
+				for j := range pubs {
+					pub := rabbitmq.NewPublisher(url, fmt.Sprintf("bench-node-%d-%d", i, j), topo, 30*time.Second)
+					defer pub.Close()
+					pubs[j] = pub
+				}
+				relays[i] = outbox.NewRelay(store, pubs, outbox.Config{PollInterval: 10 * time.Millisecond}, nil, nil)
+			}
+			runUntilEmpty(b, pool, relays...)
+		})
+	}
+}
+
+// runUntilEmpty times relays running until the outbox is empty and
+// reports events/s.
+func runUntilEmpty(b *testing.B, pool *pgxpool.Pool, relays ...*outbox.Relay) {
+	ctx, cancel := context.WithCancel(context.Background())
+	b.ReportAllocs()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for _, r := range relays {
+		wg.Go(func() { r.Run(ctx) })
+	}
+	for {
+		var left int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&left); err != nil {
+			b.Fatal(err)
+		}
+		if left == 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.StopTimer()
+	cancel()
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
