@@ -79,8 +79,11 @@ type OutboxStore struct {
 	// other node drains the partition: what the leases are for.
 	marks outboxMarks
 	// MarkReset is how often rounds read partitions from their start
-	// again (default 1 s): the backstop for a row committed below a floor
-	// (partMark's one gap), which waits at most that long.
+	// again (default 10 s): the backstop for a row left below a floor
+	// (partMark's one gap, or a row another transaction held locked when
+	// the round skipped it), which waits at most that long. A reset costs
+	// the rounds that follow it a walk over the dead rows left since the
+	// last vacuum, until the floors move again.
 	MarkReset time.Duration
 
 	// leasing is set by the first Lease: from then on Drain takes only
@@ -99,7 +102,7 @@ type OutboxStore struct {
 // host (set Holder to LeaseHolder(node id) to name the node).
 func NewOutboxStore(pool *pgxpool.Pool) *OutboxStore {
 	host, _ := os.Hostname()
-	return &OutboxStore{pool: pool, MarkReset: time.Second, Holder: LeaseHolder(host)}
+	return &OutboxStore{pool: pool, MarkReset: 10 * time.Second, Holder: LeaseHolder(host)}
 }
 
 // LeaseHolder is the name a process holds outbox leases under: nodeID and
@@ -115,13 +118,12 @@ func (s *OutboxStore) roundMarks() []int64 {
 	return s.marks.floors(time.Now(), s.MarkReset)
 }
 
-// advanceMarks records a committed round: the snapshot of its claim, sent
-// at sent, and the rows it deleted.
-func (s *OutboxStore) advanceMarks(rows []OutboxRow, snap claimSnapshot, sent time.Time) {
-	now := time.Now()
+// advanceMarks records a committed round: the snapshot of its claim and
+// the rows it deleted.
+func (s *OutboxStore) advanceMarks(rows []OutboxRow, snap claimSnapshot) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.marks.committed(rows, snap.xmin, snap.xmax, sent, now)
+	s.marks.committed(rows, snap.xmin, snap.xmax)
 }
 
 // candidates returns the partitions a round may take, in the order it
@@ -256,7 +258,6 @@ func (s *OutboxStore) Drain(ctx context.Context, start, parts, limit int, publis
 	b.Queue("BEGIN")
 	b.Queue(drainAsyncSQL)
 	b.Queue(claimOutboxSQL, relayLockKey, candidates, legacyRelayLockKey, max(parts, 1), limit, s.roundMarks())
-	sent := time.Now()
 	claimed, snap, err := claimRound(ctx, conn.SendBatch(ctx, b))
 	if err != nil || len(claimed) == 0 {
 		rollback(conn)
@@ -278,7 +279,7 @@ func (s *OutboxStore) Drain(ctx context.Context, start, parts, limit int, publis
 		rollback(conn)
 		return 0, fmt.Errorf("outbox: delete published: %w", err)
 	}
-	s.advanceMarks(claimed, snap, sent)
+	s.advanceMarks(claimed, snap)
 	return len(claimed), nil
 }
 

@@ -10,31 +10,29 @@ import "time"
 // floor follows the rows the node deletes, but only where that is safe. Ids
 // are taken at insert, so a row can commit after a later row of its
 // partition was drained: a floor above it would skip it, while a later
-// event of its session, above the floor, left first (measured: two relays
-// broke a session's order within seconds, when the floor was simply the
-// highest id deleted). So the highest id deleted (pend) waits:
+// event of its session, above the floor, left first (seen within seconds
+// with two relays when the floor was simply the highest id deleted). So the
+// highest id a round deleted (pend) waits:
 //
-//  1. it is sealed with the xmax of a snapshot taken after the round that
-//     deleted it committed: every transaction that could still insert
-//     below it has a lower xid;
-//  2. a round whose snapshot's xmin reached the seal (all those ended, so
-//     their rows are visible) reads from the old floor, in id order, and
-//     claims a row above pend: it took every row below pend, late ones
-//     first. Only then does the floor move to pend.
+//  1. it is sealed with the xmax of that round's claim snapshot: a row
+//     below it that the claim could not see yet belongs to a transaction
+//     that was running, so its xid is below the seal;
+//  2. a later round whose snapshot's xmin has reached the seal (all those
+//     transactions ended: their rows are visible) reads from the old floor,
+//     in id order, and claims a row above pend: it took every row below
+//     pend, late ones first. Only then does the floor move to pend.
 //
-// Until then rounds step over the rows deleted since the floor: a few
-// rounds' worth. The one gap: a transaction that took its id before pend
-// and gets its transaction id only after the sealing snapshot (PostgreSQL
-// assigns one at the row's insert, just after nextval, unless the
-// transaction wrote before). Its row would wait below the floor until the
-// next reset (OutboxStore.MarkReset): late and possibly out of order, but
-// not lost.
+// Until then rounds step over the rows deleted since the floor: a round or
+// two's worth. The one gap: a transaction that took its id before pend but
+// had no xid yet at the sealing snapshot (PostgreSQL assigns one at its
+// first write, just after the nextval of an insert that is its first
+// write). Its row would wait below the floor until the next reset
+// (OutboxStore.MarkReset): late and possibly out of order, not lost.
 type partMark struct {
 	floor      int64
-	pend, next int64 // highest id deleted above the floor: before its seal; after it
-	pendAt     time.Time
-	nextAt     time.Time
-	seal       int64 // 0: none yet
+	pend, next int64 // highest id deleted above the floor: sealed by pendSeal; deleted since
+	pendSeal   int64
+	nextSeal   int64
 }
 
 // outboxMarks are a node's partMarks; the caller serializes access.
@@ -57,10 +55,9 @@ func (m *outboxMarks) floors(now time.Time, every time.Duration) []int64 {
 	return out
 }
 
-// committed records a round that committed at now: the snapshot of its
-// claim (its xmin and xmax, taken after sent) and the rows it claimed and
-// deleted, in id order.
-func (m *outboxMarks) committed(rows []OutboxRow, xmin, xmax int64, sent, now time.Time) {
+// committed records a round that committed: the xmin and xmax of its
+// claim's snapshot and the rows it claimed and deleted.
+func (m *outboxMarks) committed(rows []OutboxRow, xmin, xmax int64) {
 	var top [OutboxPartitions]int64
 	for _, o := range rows {
 		if p := int(o.part); p >= 0 && p < OutboxPartitions {
@@ -69,20 +66,16 @@ func (m *outboxMarks) committed(rows []OutboxRow, xmin, xmax int64, sent, now ti
 	}
 	for p := range m.parts {
 		pm := &m.parts[p]
-		if pm.seal != 0 && xmin >= pm.seal && top[p] > pm.pend {
+		if pm.pend != 0 && xmin >= pm.pendSeal && top[p] > pm.pend {
 			pm.floor = pm.pend
-			pm.pend, pm.pendAt, pm.seal = pm.next, pm.nextAt, 0
-			pm.next, pm.nextAt = 0, time.Time{}
-		}
-		if pm.pend != 0 && pm.seal == 0 && sent.After(pm.pendAt) {
-			pm.seal = xmax
+			pm.pend, pm.pendSeal, pm.next, pm.nextSeal = pm.next, pm.nextSeal, 0, 0
 		}
 		switch {
-		case top[p] == 0:
-		case pm.seal == 0:
-			pm.pend, pm.pendAt = max(pm.pend, top[p]), now
-		default:
-			pm.next, pm.nextAt = max(pm.next, top[p]), now
+		case top[p] <= pm.floor:
+		case pm.pend == 0:
+			pm.pend, pm.pendSeal = top[p], xmax
+		case top[p] > pm.pend:
+			pm.next, pm.nextSeal = max(pm.next, top[p]), max(pm.nextSeal, xmax)
 		}
 	}
 }
