@@ -1,7 +1,7 @@
 -- +goose Up
 -- Each server node's relay holds a time-limited lease on its fair share of
 -- the outbox's 16 partitions (postgres.OutboxStore.Lease): only the holder
--- drains a partition, so a node's per-partition marks see every deletion
+-- drains a partition, so a node's per-partition floors see every deletion
 -- there and its rounds stop stepping over rows another node deleted. The
 -- per-round advisory lock of 00010 stays the guarantee of one drainer at a
 -- time (a handover, a node of an older version); a lease only spreads the

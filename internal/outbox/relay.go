@@ -176,7 +176,7 @@ func (r *Relay) Run(ctx context.Context) {
 	}
 	// The first lease round comes before any drain, so a node joining
 	// does not drain partitions another one holds (which would be safe,
-	// under the advisory locks, but would cost both their marks).
+	// under the advisory locks, but would cost both nodes their floors).
 	r.lease(ctx, func() {})
 	var wg sync.WaitGroup
 	wg.Go(func() { r.listen(ctx, func() { nudge(0) }) })

@@ -13,7 +13,7 @@ import (
 
 // The outbox's partitions are shared between the server nodes by leases
 // (migration 00016): each node's relay holds its fair share, renews it every
-// few seconds and drains only what it holds, so that its marks see every
+// few seconds and drains only what it holds, so that its floors see every
 // deletion in its partitions and two nodes stop stepping over each other's
 // dead rows. The advisory lock of each round stays what keeps one drainer
 // per partition at a time.

@@ -141,7 +141,7 @@ func (s *OutboxStore) candidates(start int) []int16 {
 	if s.leasing && !s.unleased && time.Now().After(s.heldUntil) {
 		// No renewal got through for a TTL: the leases may be another
 		// node's by now (the advisory locks would keep a round safe, but
-		// the marks would no longer see every deletion).
+		// the floors would no longer see every deletion).
 		s.held = [OutboxPartitions]bool{}
 		return nil
 	}
@@ -199,14 +199,18 @@ const (
 	// then the oldest rows of those partitions in id order, so each
 	// partition's rows stay in their order. Both read a partition p
 	// through its (part, id) index from above the node's floor $6[p+1]
-	// (partMark). "Has rows" is the first id above the floor (a NOT EXISTS was planned as a sequential scan, which
-	// walks every dead row left since the last vacuum). Each partition is
-	// read on its own (one ORDER BY id over all of them would walk the
-	// primary key through every dead row), at most a share of the batch $5
-	// from each when there are several (at least 32), so a round does not
-	// lock a batch per partition; rows locked beyond the limit are released
-	// at commit, untouched. Every row also carries the statement's
-	// snapshot bounds, which move the floors (partMark).
+	// (partMark). "Has rows" is the first id above the floor (a NOT
+	// EXISTS was planned as a sequential scan, which walks every dead row
+	// left since the last vacuum). Each partition is read on its own (one
+	// ORDER BY id over all of them would walk the primary key through
+	// every dead row), at most a share of the batch $5 from each when
+	// there are several (at least 32), so a round does not lock a batch
+	// per partition; rows locked beyond the limit are released at commit,
+	// untouched. The share is rounded up, so that a backlog fills the
+	// batch and the relay sees a full round (8 leased partitions of 62
+	// rows made 496 of 500, which the relay took for "no more"). Every row
+	// also carries the statement's snapshot bounds, which move the floors
+	// (partMark).
 	claimOutboxSQL = `
 WITH locked AS MATERIALIZED (
 	SELECT c.p FROM unnest($2::smallint[]) c(p)
@@ -217,7 +221,7 @@ WITH locked AS MATERIALIZED (
 )
 SELECT o.id, o.event_id::text, o.name, o.payload::text, o.created_at, o.part, x.xmin, x.xmax
 FROM locked l, LATERAL (SELECT * FROM outbox WHERE part = l.p AND id > ($6::bigint[])[l.p + 1] ORDER BY id
-	LIMIT greatest($5 / (SELECT count(*) FROM locked), least($5, 32)) FOR UPDATE SKIP LOCKED) o,
+	LIMIT greatest(($5 + (SELECT count(*) FROM locked) - 1) / (SELECT count(*) FROM locked), least($5, 32)) FOR UPDATE SKIP LOCKED) o,
 	(SELECT pg_snapshot_xmin(c)::text::bigint AS xmin, pg_snapshot_xmax(c)::text::bigint AS xmax FROM pg_current_snapshot() c) x
 ORDER BY o.id LIMIT $5`
 	deleteOutboxSQL = `DELETE FROM outbox WHERE id = ANY($1)`
