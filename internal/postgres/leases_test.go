@@ -221,6 +221,16 @@ func TestOutboxLeasesSplitAndMove(t *testing.T) {
 	if l := round(b); l.Held != 1 {
 		t.Fatalf("b joining: %+v, want 1", l)
 	}
+	// a counts the partition b took as its own until its next round, but
+	// its claims check the lease: it leaves that one to b at once.
+	stolen := heldBy(t, pool, b.Holder)
+	fillPartitions(t, pool)
+	if got := drainAll(t, a); len(got) != 15 || got[stolen[0]] {
+		t.Fatalf("a drained partitions %v after b took %v", got, stolen)
+	}
+	if got := drainAll(t, b); len(got) != 1 || !got[stolen[0]] {
+		t.Fatalf("b drained partitions %v, holds %v", got, stolen)
+	}
 	if l := round(a); l.Held != 8 || l.Gained != 0 {
 		t.Fatalf("a after b joined: %+v, want 8 kept", l)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -128,11 +129,12 @@ func (s *OutboxStore) advanceMarks(rows []OutboxRow, snap claimSnapshot) {
 
 // candidates returns the partitions a round may take, in the order it
 // tries them: the ones this node holds (every one when it does not lease),
-// from the start-th on, round the ring. None when its leases lapsed.
-func (s *OutboxStore) candidates(start int) []int16 {
+// from the start-th on, round the ring; none when its leases lapsed.
+// leased tells whether the claim must check the leases.
+func (s *OutboxStore) candidates(start int) (parts []int16, leased bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var parts []int16
+	leased = s.leasing && !s.unleased
 	for p := range OutboxPartitions {
 		if !s.leasing || s.unleased || s.held[p] {
 			parts = append(parts, int16(p))
@@ -143,13 +145,13 @@ func (s *OutboxStore) candidates(start int) []int16 {
 		// node's by now (the advisory locks would keep a round safe, but
 		// the floors would no longer see every deletion).
 		s.held = [OutboxPartitions]bool{}
-		return nil
+		return nil, leased
 	}
 	if len(parts) == 0 {
-		return nil
+		return nil, leased
 	}
 	k := ((start % len(parts)) + len(parts)) % len(parts)
-	return append(parts[k:], parts[:k]...)
+	return append(parts[k:], parts[:k]...), leased
 }
 
 // Append writes evs to the outbox in one transaction, for events that
@@ -214,7 +216,7 @@ const (
 	claimOutboxSQL = `
 WITH locked AS MATERIALIZED (
 	SELECT c.p FROM unnest($2::smallint[]) c(p)
-	WHERE CASE WHEN (SELECT o.id FROM outbox o WHERE o.part = c.p AND o.id > ($6::bigint[])[c.p + 1] ORDER BY o.id LIMIT 1) IS NULL THEN false
+	WHERE CASE /*lease*/WHEN (SELECT o.id FROM outbox o WHERE o.part = c.p AND o.id > ($6::bigint[])[c.p + 1] ORDER BY o.id LIMIT 1) IS NULL THEN false
 		WHEN NOT pg_try_advisory_xact_lock_shared($3) THEN false
 		ELSE pg_try_advisory_xact_lock($1, c.p) END
 	LIMIT $4
@@ -224,6 +226,14 @@ FROM locked l, LATERAL (SELECT * FROM outbox WHERE part = l.p AND id > ($6::bigi
 	LIMIT greatest(($5 + (SELECT count(*) FROM locked) - 1) / (SELECT count(*) FROM locked), least($5, 32)) FOR UPDATE SKIP LOCKED) o,
 	(SELECT pg_snapshot_xmin(c)::text::bigint AS xmin, pg_snapshot_xmax(c)::text::bigint AS xmax FROM pg_current_snapshot() c) x
 ORDER BY o.id LIMIT $5`
+	// leaseCheckSQL is what claimLeasedSQL adds first to the CASE of
+	// claimOutboxSQL: the node holds the partition's lease by the
+	// database's clock at the claim ($7 its holder name), so a partition
+	// another node took since this node's last lease round (a steal, a
+	// lapse) is left to it at once. A node without leases runs the claim
+	// without it (the table may not exist).
+	leaseCheckSQL = `WHEN NOT EXISTS (SELECT FROM outbox_leases l WHERE l.part = c.p AND l.holder = $7 AND l.expires_at > now()) THEN false
+		`
 	deleteOutboxSQL = `DELETE FROM outbox WHERE id = ANY($1)`
 	// A round's transaction does not wait for its commit to reach the
 	// disk: a round lost in a crash only deletes rows that were published,
@@ -231,6 +241,9 @@ ORDER BY o.id LIMIT $5`
 	// event_id), while each round saves a WAL flush.
 	drainAsyncSQL = `SET LOCAL synchronous_commit = off`
 )
+
+// claimLeasedSQL is the claim of a node that leases its partitions.
+var claimLeasedSQL = strings.Replace(claimOutboxSQL, "/*lease*/", leaseCheckSQL, 1)
 
 // Drain takes up to parts partitions of the outbox that have rows and that
 // no other relay is draining, among the ones this node holds a lease on
@@ -247,9 +260,13 @@ ORDER BY o.id LIMIT $5`
 // backlog; all of them at once drains a light load in one round instead
 // of one per partition.
 func (s *OutboxStore) Drain(ctx context.Context, start, parts, limit int, publish func(context.Context, []OutboxRow) error) (int, error) {
-	candidates := s.candidates(start)
+	candidates, leased := s.candidates(start)
 	if len(candidates) == 0 {
 		return 0, nil
+	}
+	claim, args := claimOutboxSQL, []any{relayLockKey, candidates, legacyRelayLockKey, max(parts, 1), limit, s.roundMarks()}
+	if leased {
+		claim, args = claimLeasedSQL, append(args, s.Holder)
 	}
 	c, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -261,7 +278,7 @@ func (s *OutboxStore) Drain(ctx context.Context, start, parts, limit int, publis
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue(drainAsyncSQL)
-	b.Queue(claimOutboxSQL, relayLockKey, candidates, legacyRelayLockKey, max(parts, 1), limit, s.roundMarks())
+	b.Queue(claim, args...)
 	claimed, snap, err := claimRound(ctx, conn.SendBatch(ctx, b))
 	if err != nil || len(claimed) == 0 {
 		rollback(conn)
