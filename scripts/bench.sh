@@ -132,6 +132,19 @@ settle() {
   echo "(not settled after 180 s: $open sockets open, $left outbox rows)"
 }
 
+# A node that starts gets its share of the outbox's partitions within a few
+# lease renewals (about 3 s each): wait until the two nodes hold 8 each.
+leases_settled() {
+  local a b
+  for _ in $(seq 60); do
+    a=$(curl -fsS "http://127.0.0.1:$metrics_a/metrics" 2>/dev/null | awk '/^quizcast_outbox_partitions_leased /{print int($2)}')
+    b=$(curl -fsS "http://127.0.0.1:$metrics_b/metrics" 2>/dev/null | awk '/^quizcast_outbox_partitions_leased /{print int($2)}')
+    if [ "${a:-0}" = 8 ] && [ "${b:-0}" = 8 ]; then return 0; fi
+    sleep 0.5
+  done
+  echo "(outbox leases not settled after 30 s: node A holds ${a:-?}, node B ${b:-?})"
+}
+
 scenarios=" ${BENCH_SCENARIOS:-connections sweep pipeline reports} "
 if [ "${BENCH_ONLY:-}" = pipeline ]; then
   scenarios=" pipeline "
@@ -179,8 +192,9 @@ if want run; then
   settle
 fi
 
-# The pipeline with node B stopped (one node's relays), then with both: the
-# relays of every node share the outbox's partitions.
+# The pipeline with node B stopped (one node's relays; B releases its
+# partition leases as it stops), then with both: each node's relays drain
+# the partitions it leases.
 if want pipeline; then
   step "pipeline, one node relaying: ${BENCH_EVENT_RATE:-20000} events/s for 10 s"
   kill "$pid_b"
@@ -192,6 +206,7 @@ if want pipeline; then
   pid_b=${pids[-1]}
   for _ in $(seq 150); do curl -fsS "$node_b/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
   settle
+  leases_settled
 
   step "pipeline, two nodes relaying: ${BENCH_EVENT_RATE:-20000} events/s for 10 s"
   bin/loadgen pipeline -creds "$dir/credentials.json" -rate "${BENCH_EVENT_RATE:-20000}" -duration 10s \

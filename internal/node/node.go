@@ -143,6 +143,7 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	// since a woken relay lingers 200 ms for company anyway (at 20 ms the
 	// notifications were 2 % of a node's CPU at the 10 s pace).
 	outboxStore := postgres.NewOutboxStore(pool)
+	outboxStore.Holder = postgres.LeaseHolder(cfg.NodeID)
 	waker := outbox.NewWaker(outboxStore.Notify, 100*time.Millisecond, log)
 	sessionStore := postgres.NewSessionStore(pool, waker.Kick)
 	// One batch in flight per connection of the answer pool; on the
@@ -192,9 +193,9 @@ func New(cfg config.Server, opts Options, pool *pgxpool.Pool, rdb *redis.Client,
 	n.Handler = router
 
 	// Outbox relay: publishes the outbox to RabbitMQ with confirms. Every
-	// node runs OUTBOX_RELAYS workers, each with its own connection; the
-	// workers of all nodes share the outbox's partitions, one at a time
-	// each (an advisory lock per partition).
+	// node leases its share of the outbox's partitions and runs
+	// OUTBOX_RELAYS workers over them, each with its own connection, one
+	// partition at a time each (an advisory lock per partition).
 	if opts.Topology.Exchange == "" {
 		opts.Topology = rabbitmq.DefaultTopology()
 	}

@@ -31,6 +31,12 @@ type Store interface {
 	// Listen calls wake whenever rows may have been added, until ctx ends
 	// or its connection fails.
 	Listen(ctx context.Context, wake func()) error
+	// Lease renews this node's leases on its share of the partitions for
+	// ttl, taking free ones and giving back the excess; from its first
+	// call on, Drain takes only the partitions held.
+	Lease(ctx context.Context, ttl time.Duration) (postgres.OutboxLeases, error)
+	// Release gives this node's leases back at once.
+	Release(ctx context.Context) error
 }
 
 // Publisher publishes a batch and returns nil only when RabbitMQ confirmed
@@ -63,6 +69,14 @@ type Config struct {
 	// events); negative: none. A backlog does not wait: full rounds follow
 	// each other at once.
 	Linger time.Duration
+	// LeaseTTL is how long a partition's lease lasts without renewal
+	// (default 10 s): how long the partitions of a node that died without
+	// releasing them wait before another node takes them.
+	LeaseTTL time.Duration
+	// LeaseRenew is how often the leases are renewed and the shares
+	// recomputed (default LeaseTTL/3): a node joining gets its share
+	// within about two of these.
+	LeaseRenew time.Duration
 }
 
 func (c *Config) defaults() {
@@ -82,6 +96,12 @@ func (c *Config) defaults() {
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = 10 * time.Second
 	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 10 * time.Second
+	}
+	if c.LeaseRenew <= 0 || c.LeaseRenew > c.LeaseTTL/2 {
+		c.LeaseRenew = c.LeaseTTL / 3
+	}
 	switch {
 	case c.Linger == 0:
 		c.Linger = 200 * time.Millisecond
@@ -92,23 +112,32 @@ func (c *Config) defaults() {
 
 // Relay drains the outbox to RabbitMQ with one worker per publisher.
 //
-// Order: the outbox is split into postgres.OutboxPartitions partitions by
-// session; a worker drains one partition per round, holding its lock (the
-// partition's lease) until the round committed, so one worker in the whole
-// cluster drains a partition at a time and a dead node's partitions are free
-// again as soon as its transactions abort. Each round publishes its rows in
-// id order on the worker's own channel, so RabbitMQ receives the events of
-// a session in the order they were written, while the workers of every node
-// publish different partitions in parallel, each waiting for its own
-// confirms. A failed round is rolled back and retried whole, so an event may
-// be published twice (the worker drops the copy) but never lost or overtaken
-// by a later one on first delivery.
+// Sharing: each node's relay leases its fair share of the outbox's
+// postgres.OutboxPartitions partitions (ceil(partitions / live nodes)),
+// renews the leases every LeaseRenew and drains only what it holds, so the
+// nodes drain disjoint partitions and each node's reads skip the rows it
+// deleted itself (postgres.OutboxStore). A node joining gets its share
+// within a few renewals, a node stopping releases its leases after its
+// last round, and a node that died loses them after LeaseTTL.
+//
+// Order: the events of a session are in one partition; a worker holds the
+// advisory lock of each partition it drains until its round committed, so
+// one worker in the whole cluster drains a partition at a time, also while
+// a lease changes hands or next to a node that does not lease. Each round
+// publishes its rows in id order on the worker's own channel, so RabbitMQ
+// receives the events of a session in the order they were written, while
+// the workers publish different partitions in parallel, each waiting for
+// its own confirms. A failed round is rolled back and retried whole, so an
+// event may be published twice (the worker drops the copy) but never lost
+// or overtaken by a later one on first delivery.
 type Relay struct {
 	store Store
 	pubs  []Publisher
 	cfg   Config
 	m     *Metrics
 	log   *slog.Logger
+
+	unleased bool // the last lease round found no outbox_leases (logged once)
 }
 
 // NewRelay returns a relay from store to RabbitMQ with one worker per
@@ -126,7 +155,8 @@ func NewRelay(store Store, pubs []Publisher, cfg Config, m *Metrics, log *slog.L
 
 // Run relays until ctx ends. While RabbitMQ (or PostgreSQL) fails each
 // worker backs off and retries; the rows wait in the outbox meanwhile. The
-// rounds in flight when ctx ends are finished, within BatchTimeout.
+// rounds in flight when ctx ends are finished, within BatchTimeout, and
+// then the leases are released.
 //
 // Workers join in as the backlog needs them: notifications and the poll
 // wake the first worker only, and a worker whose round filled a whole
@@ -144,17 +174,62 @@ func (r *Relay) Run(ctx context.Context) {
 		default:
 		}
 	}
+	// The first lease round comes before any drain, so a node joining
+	// does not drain partitions another one holds (which would be safe,
+	// under the advisory locks, but would cost both nodes their floors).
+	r.lease(ctx, func() {})
 	var wg sync.WaitGroup
-	defer wg.Wait()
 	wg.Go(func() { r.listen(ctx, func() { nudge(0) }) })
 	wg.Go(func() { r.watch(ctx) })
-	// Workers start at partitions spread over the ring, and nodes at a
-	// random place in it, so they rarely contend for the same partition.
+	wg.Go(func() {
+		background.Every(ctx, r.cfg.LeaseRenew, false, func(ctx context.Context) { r.lease(ctx, func() { nudge(0) }) })
+	})
+	// Worker i starts at the node's i-th partition (the store counts
+	// among the partitions the node holds) and moves on by one after each
+	// round, so the workers of a node drain different partitions; the
+	// random offset spreads nodes that do not lease (an older schema).
 	offset := rand.IntN(postgres.OutboxPartitions)
 	for i, pub := range r.pubs {
-		start := offset + i*postgres.OutboxPartitions/len(r.pubs)
-		wg.Go(func() { r.work(ctx, i, pub, start, wakes[i], func() { nudge(i + 1) }) })
+		wg.Go(func() { r.work(ctx, i, pub, offset+i, wakes[i], func() { nudge(i + 1) }) })
 	}
+	wg.Wait()
+	r.release(ctx)
+}
+
+// lease runs a lease round and wakes a worker when partitions were gained
+// (rows may be waiting there); a failed round keeps the leases held until
+// they lapse, and the next round tries again.
+func (r *Relay) lease(ctx context.Context, wake func()) {
+	l, err := r.store.Lease(ctx, r.cfg.LeaseTTL)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn("outbox lease renewal failed", "err", err, "held", l.Held)
+		}
+		r.m.leased.Set(float64(l.Held))
+		return
+	}
+	if l.Unleased != r.unleased {
+		r.unleased = l.Unleased
+		if l.Unleased {
+			r.log.Warn("no outbox_leases table (migration 00016 not applied): draining every partition under advisory locks")
+		}
+	}
+	r.m.leased.Set(float64(l.Held))
+	if l.Gained > 0 {
+		r.log.Debug("outbox partitions leased", "held", l.Held, "gained", l.Gained)
+		wake()
+	}
+}
+
+// release gives the leases back once the last round is over, so the other
+// nodes take the partitions at their next renewal rather than after the TTL.
+func (r *Relay) release(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := r.store.Release(rctx); err != nil {
+		r.log.Warn("outbox lease release failed; the partitions move after the TTL", "err", err)
+	}
+	r.m.leased.Set(0)
 }
 
 // work is worker i's loop: rounds while there is work, else a wait for a
@@ -297,6 +372,7 @@ func (r *Relay) measure(ctx context.Context) {
 // backlog (the outbox is shared): aggregate depth with max, not sum.
 type Metrics struct {
 	depth     prometheus.Gauge
+	leased    prometheus.Gauge
 	oldest    atomic.Int64 // unix nanos of the oldest row; 0 when empty
 	published prometheus.Counter
 	failures  prometheus.Counter
@@ -309,6 +385,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		depth: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "quizcast_outbox_depth",
 			Help: "Events waiting in the outbox (exact up to 100000, then estimated from the id range); measured every few seconds.",
+		}),
+		leased: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "quizcast_outbox_partitions_leased",
+			Help: "Outbox partitions this node's relay holds a lease on and drains (0 without the outbox_leases table: every partition, under advisory locks); the nodes' sum is 16 once the leases have settled.",
 		}),
 		published: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "quizcast_outbox_published_total", Help: "Events published to RabbitMQ and confirmed by it."}),
@@ -332,7 +412,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		return max(0, time.Since(time.Unix(0, ns)).Seconds())
 	})
 	if reg != nil {
-		reg.MustRegister(m.depth, oldest, m.published, m.failures, m.confirm)
+		reg.MustRegister(m.depth, oldest, m.leased, m.published, m.failures, m.confirm)
 	}
 	return m
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/quizcast/quizcast/internal/outbox"
 	"github.com/quizcast/quizcast/internal/postgres"
@@ -34,7 +35,15 @@ func run(t *testing.T, f func(ctx context.Context)) {
 // startRelay runs a relay (one server node's) until the test ends.
 func startRelay(t *testing.T, pool *pgxpool.Pool, url string, topo rabbitmq.Topology, cfg outbox.Config) *prometheus.Registry {
 	t.Helper()
-	reg := prometheus.NewRegistry()
+	reg, _ := startNodeRelay(t, postgres.NewOutboxStore(pool), url, topo, cfg)
+	return reg
+}
+
+// startNodeRelay runs a relay over store until stop is called or the test
+// ends; stop returns once the relay did (its leases released).
+func startNodeRelay(t *testing.T, store outbox.Store, url string, topo rabbitmq.Topology, cfg outbox.Config) (reg *prometheus.Registry, stop func()) {
+	t.Helper()
+	reg = prometheus.NewRegistry()
 	// Three workers, as a node runs several: they share the partitions.
 	pubs := make([]outbox.Publisher, 3)
 	for i := range pubs {
@@ -42,9 +51,13 @@ func startRelay(t *testing.T, pool *pgxpool.Pool, url string, topo rabbitmq.Topo
 		t.Cleanup(func() { _ = pub.Close() })
 		pubs[i] = pub
 	}
-	r := outbox.NewRelay(postgres.NewOutboxStore(pool), pubs, cfg, outbox.NewMetrics(reg), nil)
-	run(t, r.Run)
-	return reg
+	r := outbox.NewRelay(store, pubs, cfg, outbox.NewMetrics(reg), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { r.Run(ctx) })
+	stop = func() { cancel(); wg.Wait() }
+	t.Cleanup(stop)
+	return reg, stop
 }
 
 // startWorker runs an event consumer until the test ends.
@@ -137,12 +150,9 @@ func TestOutboxEventsArriveInEventsExactlyOnce(t *testing.T) {
 	}
 }
 
-// Two server nodes relay the same outbox; the events of each session reach
-// RabbitMQ in the order they were written.
-func TestTwoRelaysKeepEachSessionInOrder(t *testing.T) {
-	url := testenv.RabbitMQURL(t)
-	pool, _ := testenv.Database(t)
-	topo := rabbitmqtest.Topology(t, url)
+// tap returns the deliveries of a fresh queue bound to every event of topo.
+func tap(t *testing.T, url string, topo rabbitmq.Topology) <-chan amqp.Delivery {
+	t.Helper()
 	ch := rabbitmqtest.Channel(t, url, topo)
 	q, err := ch.QueueDeclare("", false, true, true, false, nil)
 	if err != nil {
@@ -155,6 +165,33 @@ func TestTwoRelaysKeepEachSessionInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return deliveries
+}
+
+// seqEvent is an event numbered within its session by the test.
+type seqEvent struct {
+	SessionID string `json:"session_id"`
+	Data      struct {
+		Seq int `json:"seq"`
+	} `json:"data"`
+}
+
+func decodeSeq(t *testing.T, d amqp.Delivery) seqEvent {
+	t.Helper()
+	var ev seqEvent
+	if err := json.Unmarshal(d.Body, &ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// Two server nodes relay the same outbox; the events of each session reach
+// RabbitMQ in the order they were written.
+func TestTwoRelaysKeepEachSessionInOrder(t *testing.T) {
+	url := testenv.RabbitMQURL(t)
+	pool, _ := testenv.Database(t)
+	topo := rabbitmqtest.Topology(t, url)
+	deliveries := tap(t, url, topo)
 	cfg := fast
 	cfg.BatchSize = 7 // many small rounds: many chances to interleave
 	startRelay(t, pool, url, topo, cfg)
@@ -183,15 +220,7 @@ func TestTwoRelaysKeepEachSessionInOrder(t *testing.T) {
 	for received := 0; received < sessions*perSession; {
 		select {
 		case d := <-deliveries:
-			var ev struct {
-				SessionID string `json:"session_id"`
-				Data      struct {
-					Seq int `json:"seq"`
-				} `json:"data"`
-			}
-			if err := json.Unmarshal(d.Body, &ev); err != nil {
-				t.Fatal(err)
-			}
+			ev := decodeSeq(t, d)
 			if ev.Data.Seq < next[ev.SessionID] {
 				continue // a republished copy: the worker drops it
 			}
@@ -203,6 +232,128 @@ func TestTwoRelaysKeepEachSessionInOrder(t *testing.T) {
 		case <-timeout:
 			t.Fatalf("timed out; progress per session: %v", next)
 		}
+	}
+}
+
+// killed is a node that dies: it never releases its leases, so they move
+// only when they expire.
+type killed struct{ *postgres.OutboxStore }
+
+func (killed) Release(context.Context) error { return nil }
+
+// Nodes share the partitions by leases and hand them over while sessions
+// keep writing: a node stopping releases its partitions to the other at
+// once, a node dying leaves them to expire; across both, each session's
+// events reach RabbitMQ in order and every event exactly once.
+func TestRelaysShareLeasedPartitionsAcrossHandovers(t *testing.T) {
+	url := testenv.RabbitMQURL(t)
+	pool, _ := testenv.Database(t)
+	topo := rabbitmqtest.Topology(t, url)
+	deliveries := tap(t, url, topo)
+	cfg := fast
+	cfg.BatchSize = 7
+	cfg.LeaseTTL = 2 * time.Second
+	leased := func(reg *prometheus.Registry) float64 {
+		return rabbitmqtest.Metric(t, reg, "quizcast_outbox_partitions_leased")
+	}
+	node := func(name string) *postgres.OutboxStore {
+		s := postgres.NewOutboxStore(pool)
+		s.Holder = postgres.LeaseHolder(name)
+		return s
+	}
+	regA, stopA := startNodeRelay(t, node("a"), url, topo, cfg)
+	regB, _ := startNodeRelay(t, node("b"), url, topo, cfg)
+	testenv.Eventually(t, 30*time.Second, "two nodes holding 8 partitions each", func() bool {
+		return leased(regA) == 8 && leased(regB) == 8
+	})
+
+	// Sessions write throughout, one event at a time, numbered.
+	const sessions = 8
+	writing := make(chan struct{})
+	written := make([]int, sessions)
+	s := postgres.NewOutboxStore(pool)
+	var wg sync.WaitGroup
+	for i := range sessions {
+		session := uuid.NewString()
+		wg.Go(func() {
+			for seq := 0; ; seq++ {
+				select {
+				case <-writing:
+					return
+				default:
+				}
+				ev := quiz.Event{Name: quiz.EventQuestionDisplayed, SchoolID: uuid.NewString(), SessionID: session,
+					App: quiz.AppServer, Data: map[string]any{"seq": seq}}
+				if err := s.Append(context.Background(), ev); err != nil {
+					t.Errorf("append: %v", err)
+					return
+				}
+				written[i] = seq + 1
+				time.Sleep(2 * time.Millisecond)
+			}
+		})
+	}
+	seen := map[string]int{} // event id → deliveries
+	next := map[string]int{} // session → next seq
+	received := 0
+	receive := func(d amqp.Delivery) {
+		ev := decodeSeq(t, d)
+		seen[d.MessageId]++
+		if seen[d.MessageId] > 1 {
+			t.Fatalf("event %s delivered %d times", d.MessageId, seen[d.MessageId])
+		}
+		if ev.Data.Seq != next[ev.SessionID] {
+			t.Fatalf("session %s: got seq %d, want %d", ev.SessionID, ev.Data.Seq, next[ev.SessionID])
+		}
+		next[ev.SessionID]++
+		received++
+	}
+	// await receives deliveries until cond holds.
+	await := func(what string, cond func() bool) {
+		t.Helper()
+		timeout := time.After(60 * time.Second)
+		for !cond() {
+			select {
+			case d := <-deliveries:
+				receive(d)
+			case <-time.After(20 * time.Millisecond):
+			case <-timeout:
+				t.Fatalf("timed out waiting for %s; received %d", what, received)
+			}
+		}
+	}
+	await("events relayed by both nodes", func() bool { return received > 200 })
+
+	// a stops: it releases, and b takes every partition at its next round.
+	stopA()
+	await("b holding all 16 after a's release", func() bool { return leased(regB) == 16 })
+	mark := received
+	await("events relayed by b alone", func() bool { return received > mark+200 })
+
+	// c joins and then dies without releasing: b gets its share back after
+	// c's leases expired.
+	regC, stopC := startNodeRelay(t, killed{node("c")}, url, topo, cfg)
+	await("b and c holding 8 each", func() bool { return leased(regB) == 8 && leased(regC) == 8 })
+	mark = received
+	await("events relayed by b and c", func() bool { return received > mark+200 })
+	stopC()
+	await("b holding all 16 after c's TTL", func() bool { return leased(regB) == 16 })
+
+	close(writing)
+	wg.Wait()
+	total := 0
+	for _, n := range written {
+		total += n
+	}
+	await("every event written", func() bool { return received == total })
+	testenv.Eventually(t, 30*time.Second, "the outbox empty", func() bool {
+		return count(t, pool, `SELECT count(*) FROM outbox`) == 0
+	})
+	select {
+	case d := <-deliveries:
+		receive(d)
+		t.Fatalf("more deliveries than events written (%d)", total)
+	case <-time.After(200 * time.Millisecond):
 	}
 }
 
@@ -249,7 +400,8 @@ func TestRabbitMQOutageDelaysButLosesNothing(t *testing.T) {
 // BenchmarkRelay measures outbox rows → RabbitMQ with confirms (publish,
 // confirm, delete) per event, on the shared test services: one worker
 // flushing batches of several sizes, then a relay running 1, 2 and 4
-// workers (as OUTBOX_RELAYS) until the outbox is empty.
+// workers (as OUTBOX_RELAYS) until the outbox is empty, then one and two
+// nodes (4 workers each, leasing the partitions) on the same backlog.
 func BenchmarkRelay(b *testing.B) {
 	fill := func(b *testing.B, store *postgres.OutboxStore) {
 		ctx := context.Background()
@@ -300,25 +452,66 @@ func BenchmarkRelay(b *testing.B) {
 			store := postgres.NewOutboxStore(pool)
 			fill(b, store)
 			r := outbox.NewRelay(store, pubs, outbox.Config{PollInterval: 10 * time.Millisecond}, nil, nil)
-			ctx, cancel := context.WithCancel(context.Background())
-			b.ReportAllocs()
-			b.ResetTimer()
-			var wg sync.WaitGroup
-			wg.Go(func() { r.Run(ctx) })
-			for {
-				var left int
-				if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&left); err != nil {
-					b.Fatal(err)
-				}
-				if left == 0 {
-					break
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
-			b.StopTimer()
-			cancel()
-			wg.Wait()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+			runUntilEmpty(b, pool, r)
 		})
 	}
+	for _, nodes := range []int{1, 2} {
+		b.Run(fmt.Sprintf("nodes=%d", nodes), func(b *testing.B) {
+			url := testenv.RabbitMQURL(b)
+			pool, _ := testenv.Database(b)
+			topo := rabbitmqtest.Topology(b, url)
+			fill(b, postgres.NewOutboxStore(pool))
+			// The leases settle before the clock starts (a node joining
+			// takes a few renewals): each node holds its half.
+			stores := make([]*postgres.OutboxStore, nodes)
+			for i := range stores {
+				stores[i] = postgres.NewOutboxStore(pool)
+				stores[i].Holder = postgres.LeaseHolder(fmt.Sprintf("bench-%d", i))
+			}
+			for range 3 {
+				for _, s := range stores {
+					if _, err := s.Lease(context.Background(), 10*time.Second); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			relays := make([]*outbox.Relay, nodes)
+			for i, store := range stores {
+				pubs := make([]outbox.Publisher, 4)
+				for j := range pubs {
+					pub := rabbitmq.NewPublisher(url, fmt.Sprintf("bench-node-%d-%d", i, j), topo, 30*time.Second)
+					defer pub.Close()
+					pubs[j] = pub
+				}
+				relays[i] = outbox.NewRelay(store, pubs, outbox.Config{PollInterval: 10 * time.Millisecond}, nil, nil)
+			}
+			runUntilEmpty(b, pool, relays...)
+		})
+	}
+}
+
+// runUntilEmpty times relays running until the outbox is empty and
+// reports events/s.
+func runUntilEmpty(b *testing.B, pool *pgxpool.Pool, relays ...*outbox.Relay) {
+	ctx, cancel := context.WithCancel(context.Background())
+	b.ReportAllocs()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for _, r := range relays {
+		wg.Go(func() { r.Run(ctx) })
+	}
+	for {
+		var left int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&left); err != nil {
+			b.Fatal(err)
+		}
+		if left == 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.StopTimer()
+	cancel()
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,53 +64,94 @@ func insertEvents(ctx context.Context, tx execer, evs ...quiz.Event) error {
 
 // OutboxStore is the outbox seen from outside a business transaction: it
 // appends events that come with no other row change, and it is the relay's
-// side of the table (claim, delete, depth, wake-ups).
+// side of the table (leases, claim, delete, depth, wake-ups).
 type OutboxStore struct {
 	pool *pgxpool.Pool
 
-	// marks[p] is the highest id this node's relay deleted from partition
-	// p since markedAt: a round reads p from there on, instead of walking
-	// the index entries of every row drained since the last vacuum (under
-	// a backlog those walks were most of PostgreSQL's CPU for the relay).
-	// A row whose id is lower commits later than one drained above it (ids
-	// are taken at insert); every MarkReset the marks go back to zero and
-	// rounds read partitions from their start again, which picks such a
-	// row up.
-	mu       sync.Mutex
-	marks    [OutboxPartitions]int64
-	markedAt time.Time
+	// Holder names this process in outbox_leases (LeaseHolder: the node's
+	// id and a suffix drawn per process, so a restarted node never takes
+	// the leases of its previous process for its own).
+	Holder string
+
+	mu sync.Mutex
+	// marks are where rounds read each partition from (outboxMarks): above
+	// the rows this node's relay deleted there, once that is safe. They
+	// skip only what this node deleted, so they save the most when no
+	// other node drains the partition: what the leases are for.
+	marks outboxMarks
 	// MarkReset is how often rounds read partitions from their start
-	// (default 1 s): the longest a late-committing row can wait, beyond
-	// the round that finds it.
+	// again (default 10 s): the backstop for a row left below a floor
+	// (partMark's one gap, or a row another transaction held locked when
+	// the round skipped it), which waits at most that long. A reset costs
+	// the rounds that follow it a walk over the dead rows left since the
+	// last vacuum, until the floors move again.
 	MarkReset time.Duration
+
+	// leasing is set by the first Lease: from then on Drain takes only
+	// the partitions held (held, until heldUntil on this process's
+	// monotonic clock), unless the schema has no outbox_leases (unleased:
+	// every partition, under the advisory locks alone, as before 00016).
+	// A store that is never leased (one-off drains, tests) drains every
+	// partition.
+	leasing   bool
+	unleased  bool
+	held      [OutboxPartitions]bool
+	heldUntil time.Time
 }
 
-// NewOutboxStore returns the outbox store over pool.
+// NewOutboxStore returns the outbox store over pool, leasing as this
+// host (set Holder to LeaseHolder(node id) to name the node).
 func NewOutboxStore(pool *pgxpool.Pool) *OutboxStore {
-	return &OutboxStore{pool: pool, MarkReset: time.Second}
+	host, _ := os.Hostname()
+	return &OutboxStore{pool: pool, MarkReset: 10 * time.Second, Holder: LeaseHolder(host)}
 }
 
-// roundMarks returns the marks a round starts from, resetting them when
-// MarkReset has passed.
+// LeaseHolder is the name a process holds outbox leases under: nodeID and
+// a random suffix of its own.
+func LeaseHolder(nodeID string) string {
+	return nodeID + "#" + uuid.NewString()[:8]
+}
+
+// roundMarks returns the floors a round starts from.
 func (s *OutboxStore) roundMarks() []int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if time.Since(s.markedAt) >= s.MarkReset {
-		s.marks = [OutboxPartitions]int64{}
-		s.markedAt = time.Now()
-	}
-	return append([]int64(nil), s.marks[:]...)
+	return s.marks.floors(time.Now(), s.MarkReset)
 }
 
-// advanceMarks records the rows a committed round deleted.
-func (s *OutboxStore) advanceMarks(rows []OutboxRow) {
+// advanceMarks records a committed round: the snapshot of its claim and
+// the rows it deleted.
+func (s *OutboxStore) advanceMarks(rows []OutboxRow, snap claimSnapshot) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, o := range rows {
-		if p := o.part; p >= 0 && p < OutboxPartitions && o.ID > s.marks[p] {
-			s.marks[p] = o.ID
+	s.marks.committed(rows, snap.xmin, snap.xmax)
+}
+
+// candidates returns the partitions a round may take, in the order it
+// tries them: the ones this node holds (every one when it does not lease),
+// from the start-th on, round the ring; none when its leases lapsed.
+// leased tells whether the claim must check the leases.
+func (s *OutboxStore) candidates(start int) (parts []int16, leased bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	leased = s.leasing && !s.unleased
+	for p := range OutboxPartitions {
+		if !s.leasing || s.unleased || s.held[p] {
+			parts = append(parts, int16(p))
 		}
 	}
+	if s.leasing && !s.unleased && time.Now().After(s.heldUntil) {
+		// No renewal got through for a TTL: the leases may be another
+		// node's by now (the advisory locks would keep a round safe, but
+		// the floors would no longer see every deletion).
+		s.held = [OutboxPartitions]bool{}
+		return nil, leased
+	}
+	if len(parts) == 0 {
+		return nil, leased
+	}
+	k := ((start % len(parts)) + len(parts)) % len(parts)
+	return append(parts[k:], parts[:k]...), leased
 }
 
 // Append writes evs to the outbox in one transaction, for events that
@@ -132,6 +175,9 @@ type OutboxRow struct {
 	part      int16
 }
 
+// Part is the outbox partition the row is in.
+func (o OutboxRow) Part() int { return int(o.part) }
+
 // OutboxPartitions is how many partitions the outbox is split into
 // (migration 00010 computes outbox.part from the session id, or the school
 // when an event has no session). One relay at a time drains a partition.
@@ -148,34 +194,46 @@ const legacyRelayLockKey int64 = 0x71635f6f7574626f // "qc_outbo"
 
 const (
 	// claimOutboxSQL is a round's one statement: it takes the locks of the
-	// first $5 partitions, counting from $2, that have rows and that no
-	// other relay holds (the CASE fixes the order of evaluation, rows
-	// first, then the locks; the LIMIT stops at the last lock taken, so no
-	// empty or extra partition is locked), then the oldest rows of those
-	// partitions in id order, so each partition's rows stay in their order.
-	// Both read a partition p through its (part, id) index from above the
-	// node's mark $7[p+1] (OutboxStore.marks): every deleted row below it
-	// is an index entry to step over, and a heap page to visit while the
-	// row is not yet dead to every transaction. "Has rows" is the first id
-	// above the mark (a NOT EXISTS was planned as a sequential scan, which
-	// walks every dead row left since the last vacuum). Each partition is
-	// read on its own (one ORDER BY id over all of them would walk the
-	// primary key through every dead row), at most a share of the batch $6
-	// from each when there are several (at least 32), so a round does not
-	// lock a batch per partition; rows locked beyond the limit are released
-	// at commit, untouched.
+	// first $4 partitions of the list $2 (OutboxStore.candidates, in
+	// order) that have rows and that no other relay holds (the CASE fixes
+	// the order of evaluation, rows first, then the locks; the LIMIT stops
+	// at the last lock taken, so no empty or extra partition is locked),
+	// then the oldest rows of those partitions in id order, so each
+	// partition's rows stay in their order. Both read a partition p
+	// through its (part, id) index from above the node's floor $6[p+1]
+	// (partMark). "Has rows" is the first id above the floor (a NOT
+	// EXISTS was planned as a sequential scan, which walks every dead row
+	// left since the last vacuum). Each partition is read on its own (one
+	// ORDER BY id over all of them would walk the primary key through
+	// every dead row), at most a share of the batch $5 from each when
+	// there are several (at least 32), so a round does not lock a batch
+	// per partition; rows locked beyond the limit are released at commit,
+	// untouched. The share is rounded up, so that a backlog fills the
+	// batch and the relay sees a full round (8 leased partitions of 62
+	// rows made 496 of 500, which the relay took for "no more"). Every row
+	// also carries the statement's snapshot bounds, which move the floors
+	// (partMark).
 	claimOutboxSQL = `
 WITH locked AS MATERIALIZED (
-	SELECT c.p FROM (SELECT ((g + $2) % $3)::smallint AS p FROM generate_series(0, $3 - 1) g) c
-	WHERE CASE WHEN (SELECT o.id FROM outbox o WHERE o.part = c.p AND o.id > ($7::bigint[])[c.p + 1] ORDER BY o.id LIMIT 1) IS NULL THEN false
-		WHEN NOT pg_try_advisory_xact_lock_shared($4) THEN false
+	SELECT c.p FROM unnest($2::smallint[]) c(p)
+	WHERE CASE /*lease*/WHEN (SELECT o.id FROM outbox o WHERE o.part = c.p AND o.id > ($6::bigint[])[c.p + 1] ORDER BY o.id LIMIT 1) IS NULL THEN false
+		WHEN NOT pg_try_advisory_xact_lock_shared($3) THEN false
 		ELSE pg_try_advisory_xact_lock($1, c.p) END
-	LIMIT $5
+	LIMIT $4
 )
-SELECT o.id, o.event_id::text, o.name, o.payload::text, o.created_at, o.part
-FROM locked l, LATERAL (SELECT * FROM outbox WHERE part = l.p AND id > ($7::bigint[])[l.p + 1] ORDER BY id
-	LIMIT greatest($6 / (SELECT count(*) FROM locked), least($6, 32)) FOR UPDATE SKIP LOCKED) o
-ORDER BY o.id LIMIT $6`
+SELECT o.id, o.event_id::text, o.name, o.payload::text, o.created_at, o.part, x.xmin, x.xmax
+FROM locked l, LATERAL (SELECT * FROM outbox WHERE part = l.p AND id > ($6::bigint[])[l.p + 1] ORDER BY id
+	LIMIT greatest(($5 + (SELECT count(*) FROM locked) - 1) / (SELECT count(*) FROM locked), least($5, 32)) FOR UPDATE SKIP LOCKED) o,
+	(SELECT pg_snapshot_xmin(c)::text::bigint AS xmin, pg_snapshot_xmax(c)::text::bigint AS xmax FROM pg_current_snapshot() c) x
+ORDER BY o.id LIMIT $5`
+	// leaseCheckSQL is what claimLeasedSQL adds first to the CASE of
+	// claimOutboxSQL: the node holds the partition's lease by the
+	// database's clock at the claim ($7 its holder name), so a partition
+	// another node took since this node's last lease round (a steal, a
+	// lapse) is left to it at once. A node without leases runs the claim
+	// without it (the table may not exist).
+	leaseCheckSQL = `WHEN NOT EXISTS (SELECT FROM outbox_leases l WHERE l.part = c.p AND l.holder = $7 AND l.expires_at > now()) THEN false
+		`
 	deleteOutboxSQL = `DELETE FROM outbox WHERE id = ANY($1)`
 	// A round's transaction does not wait for its commit to reach the
 	// disk: a round lost in a crash only deletes rows that were published,
@@ -184,18 +242,32 @@ ORDER BY o.id LIMIT $6`
 	drainAsyncSQL = `SET LOCAL synchronous_commit = off`
 )
 
+// claimLeasedSQL is the claim of a node that leases its partitions.
+var claimLeasedSQL = strings.Replace(claimOutboxSQL, "/*lease*/", leaseCheckSQL, 1)
+
 // Drain takes up to parts partitions of the outbox that have rows and that
-// no other relay is draining (the first such from partition start on,
-// modulo OutboxPartitions), claims up to limit of their oldest rows, hands
-// them to publish in id order and deletes them when publish returns nil,
-// all in one transaction: the partitions' locks and the rows stay held
-// while they are published, and a failed publish rolls back so they are
-// published again later. A lock is its partition's lease: it ends with the
-// transaction, also when the node dies. It returns how many rows were
-// published, 0 when no partition was free and non-empty. One partition at
-// a time lets several relays share a backlog; all of them at once drains
-// a light load in one round instead of one per partition.
+// no other relay is draining, among the ones this node holds a lease on
+// (every partition when it does not lease: Lease), trying them from the
+// start-th on, round the ring; it claims up to limit of their oldest rows,
+// hands them to publish in id order and deletes them when publish returns
+// nil, all in one transaction: the partitions' advisory locks and the rows
+// stay held while they are published, and a failed publish rolls back so
+// they are published again later. The lock, not the lease, is what keeps
+// two relays out of one partition (a handover, a node of an older
+// version): it ends with the transaction, also when the node dies. It
+// returns how many rows were published, 0 when no partition was free and
+// non-empty. One partition at a time lets several workers share a
+// backlog; all of them at once drains a light load in one round instead
+// of one per partition.
 func (s *OutboxStore) Drain(ctx context.Context, start, parts, limit int, publish func(context.Context, []OutboxRow) error) (int, error) {
+	candidates, leased := s.candidates(start)
+	if len(candidates) == 0 {
+		return 0, nil
+	}
+	claim, args := claimOutboxSQL, []any{relayLockKey, candidates, legacyRelayLockKey, max(parts, 1), limit, s.roundMarks()}
+	if leased {
+		claim, args = claimLeasedSQL, append(args, s.Holder)
+	}
 	c, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: %w", err)
@@ -206,9 +278,8 @@ func (s *OutboxStore) Drain(ctx context.Context, start, parts, limit int, publis
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue(drainAsyncSQL)
-	b.Queue(claimOutboxSQL, relayLockKey, ((start%OutboxPartitions)+OutboxPartitions)%OutboxPartitions,
-		OutboxPartitions, legacyRelayLockKey, max(parts, 1), limit, s.roundMarks())
-	claimed, err := claimRound(ctx, conn.SendBatch(ctx, b))
+	b.Queue(claim, args...)
+	claimed, snap, err := claimRound(ctx, conn.SendBatch(ctx, b))
 	if err != nil || len(claimed) == 0 {
 		rollback(conn)
 		return 0, err
@@ -229,34 +300,38 @@ func (s *OutboxStore) Drain(ctx context.Context, start, parts, limit int, publis
 		rollback(conn)
 		return 0, fmt.Errorf("outbox: delete published: %w", err)
 	}
-	s.advanceMarks(claimed)
+	s.advanceMarks(claimed, snap)
 	return len(claimed), nil
 }
 
+// claimSnapshot is the xmin and xmax of a claim's snapshot.
+type claimSnapshot struct{ xmin, xmax int64 }
+
 // claimRound reads the first round trip of Drain: BEGIN, SET, the claim.
-func claimRound(ctx context.Context, br pgx.BatchResults) ([]OutboxRow, error) {
+func claimRound(ctx context.Context, br pgx.BatchResults) ([]OutboxRow, claimSnapshot, error) {
 	defer br.Close()
+	var snap claimSnapshot
 	for range 2 {
 		if _, err := br.Exec(); err != nil {
-			return nil, fmt.Errorf("outbox: begin: %w", err)
+			return nil, snap, fmt.Errorf("outbox: begin: %w", err)
 		}
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return nil, fmt.Errorf("outbox: claim: %w", err)
+		return nil, snap, fmt.Errorf("outbox: claim: %w", err)
 	}
 	claimed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxRow, error) {
 		var o OutboxRow
-		err := r.Scan(&o.ID, &o.EventID, &o.Name, &o.Payload, &o.CreatedAt, &o.part)
+		err := r.Scan(&o.ID, &o.EventID, &o.Name, &o.Payload, &o.CreatedAt, &o.part, &snap.xmin, &snap.xmax)
 		return o, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("outbox: claim: %w", err)
+		return nil, snap, fmt.Errorf("outbox: claim: %w", err)
 	}
 	if err := br.Close(); err != nil {
-		return nil, fmt.Errorf("outbox: claim: %w", err)
+		return nil, snap, fmt.Errorf("outbox: claim: %w", err)
 	}
-	return claimed, nil
+	return claimed, snap, nil
 }
 
 // OutboxStats describes the backlog of the outbox.
