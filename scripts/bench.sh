@@ -180,7 +180,7 @@ if want sweep; then
   bin/loadgen sweep -creds "$dir/credentials.json" -nodes "$node_a,$node_b" -pids "$pid_a,$pid_b" \
     -classrooms "$classrooms" -students $per_room -paces "$paces" -questions "$pace_questions" \
     -metrics "http://127.0.0.1:$metrics_a,http://127.0.0.1:$metrics_b" \
-    -json "$out/sweep.json" -md "$out/sweep.md" -pg-profile "$out" || echo "sweep scenario failed"
+    -disk-probe "$dir" -json "$out/sweep.json" -md "$out/sweep.md" -pg-profile "$out" || echo "sweep scenario failed"
   settle
 fi
 

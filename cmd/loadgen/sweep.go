@@ -127,6 +127,9 @@ type PaceRow struct {
 	// Server is the nodes' own timing of `next` and of answers over the
 	// window (-metrics); nil without it.
 	Server *ServerLatency `json:"server,omitempty"`
+	// DiskFlush is the disk's fdatasync of 8 KiB during the window
+	// (-disk-probe); nil without it.
+	DiskFlush *Dist `json:"disk_fdatasync,omitempty"`
 }
 
 // SweepResult is what `loadgen sweep` measured.
@@ -273,6 +276,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 	grace := fs.Duration("grace", 3*time.Second, "after a pace's last tick and longest think time, wait this long for acks and broadcasts")
 	mdOut := fs.String("md", "", "write the markdown table to this file")
 	profDir := fs.String("pg-profile", "", "write each pace's PostgreSQL profile (CPU by process kind, top statements) into this directory")
+	diskDir := fs.String("disk-probe", "", "a directory on PostgreSQL's file system: each pace also times an 8 KiB fdatasync there every 50 ms (the disk's flush, which every commit waits for)")
 	metricsFlag := fs.String("metrics", "", "the nodes' METRICS_ADDR base URLs, comma-separated: each pace also reports the nodes' own command and answer times")
 	fs.String("timeout", "30m", "give up after")
 	_ = fs.Parse(args)
@@ -383,6 +387,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 		rssKiB            int64
 		load              float64
 		server            *ServerLatency
+		disk              *Dist
 	}
 	windows := make([]window, len(paces))
 	for p, spec := range paces {
@@ -412,6 +417,10 @@ func sweepCmd(ctx context.Context, args []string) error {
 		if *profDir != "" {
 			prof = startPGProfile(ctx, pool, postmaster)
 		}
+		var disk *diskProbe
+		if *diskDir != "" {
+			disk = startDiskProbe(ctx, *diskDir, 50*time.Millisecond)
+		}
 		base := w.from.Add(100 * time.Millisecond)
 		var drive sync.WaitGroup
 		for i, r := range rooms {
@@ -426,6 +435,13 @@ func sweepCmd(ctx context.Context, args []string) error {
 			return ctx.Err()
 		}
 		w.to = time.Now()
+		if disk != nil {
+			d, err := disk.stop()
+			if err != nil {
+				return fmt.Errorf("disk probe: %w", err)
+			}
+			w.disk = &d
+		}
 		n1, _ := nodesCPU(pids)
 		pg1, _ := postgresCPU(postmaster)
 		l1, _ := processCPU(os.Getpid())
@@ -481,7 +497,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 	var quietCost float64
 	for p := range rows {
 		r, w := &rows[p], windows[p]
-		r.WindowSecs, r.LoadAvg, r.Server = w.to.Sub(w.from).Seconds(), w.load, w.server
+		r.WindowSecs, r.LoadAvg, r.Server, r.DiskFlush = w.to.Sub(w.from).Seconds(), w.load, w.server, w.disk
 		r.Stored, r.StoredAcked = stored.byPace[p], stored.ackedByPace[p]
 		r.NodeCPUSecs, r.PostgresCPUSecs, r.LoadgenCPUSecs = w.node.Seconds(), w.pg.Seconds(), w.loadgen.Seconds()
 		if r.Expected > 0 {
@@ -964,7 +980,8 @@ func storedAnswers(ctx context.Context, pool *pgxpool.Pool, rooms []*sweepRoom, 
 var sweepColumns = []string{"pace (answers)", "commands admitted / refused `unavailable`", "delivered / expected",
 	"command → last student p50 / p99 / max", "ack p50 / p99", "durable answers/s", "acked = stored",
 	"teacher errors", "sockets dropped: teachers / students", "node CPU µs / (student × question)",
-	"PG CPU ms / command", "PG CPU ms / answer (net)", "RSS KiB / socket", "in the nodes: `next` p50 / p99; answer p50 / p99"}
+	"PG CPU ms / command", "PG CPU ms / answer (net)", "RSS KiB / socket", "in the nodes: `next` p50 / p99; answer p50 / p99",
+	"disk fdatasync p50 / p99 / max"}
 
 // markdownRow is one pace as a row of docs/benchmarks.md's table.
 func markdownRow(r PaceRow) string {
@@ -1018,9 +1035,13 @@ func markdownRow(r PaceRow) string {
 		dash(r.Acked > 0, fmt.Sprintf("%.2f%s", r.PGMsPerAnswer, net)),
 		fmt.Sprintf("%.1f", r.RSSPerSocketKiB),
 		"—",
+		"—",
+	}
+	if d := r.DiskFlush; d != nil && d.N > 0 {
+		cells[len(cells)-1] = fmt.Sprintf("%s / %s / %s ms", num(d.P50), num(d.P99), num(d.Max))
 	}
 	if sv := r.Server; sv != nil {
-		cells[len(cells)-1] = fmt.Sprintf("%s / %s ms; %s", num(sv.NextP50), num(sv.NextP99),
+		cells[len(cells)-2] = fmt.Sprintf("%s / %s ms; %s", num(sv.NextP50), num(sv.NextP99),
 			dash(r.Answering, fmt.Sprintf("%s / %s ms", num(sv.AnswerP50), num(sv.AnswerP99))))
 	}
 	return "| " + strings.Join(cells, " | ") + " |"

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -397,5 +399,37 @@ func TestStudentResendsAnswerRefusedUnavailable(t *testing.T) {
 	defer st.mu.Unlock()
 	if st.retried[0] != 1 || st.ids[0] != "ans-1" || len(st.rej) != 0 || len(st.answers) != 0 {
 		t.Fatalf("retried %v, ids %v, rejected %v, pending %v", st.retried, st.ids, st.rej, st.answers)
+	}
+}
+
+// The disk probe times flushes in its directory, leaves nothing behind,
+// and its distribution is the row's last cell.
+func TestDiskProbe(t *testing.T) {
+	dir := t.TempDir()
+	p := startDiskProbe(context.Background(), dir, time.Millisecond)
+	for i := 0; p.flushes() < 3; i++ {
+		if i > 30_000 { // 30 s of 1 ms sleeps: the disk is gone, not slow
+			t.Fatal("no flush timed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	d, err := p.stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.N < 3 || d.P50 > d.Max {
+		t.Fatalf("distribution %+v", d)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("the probe left %d files", len(left))
+	}
+	row := markdownRow(PaceRow{Pace: "10s", DiskFlush: &Dist{N: 9, P50: 0.3, P99: 31, Max: 412}})
+	if !strings.HasSuffix(row, "| 0.3 / 31.0 / 412 ms |") {
+		t.Fatalf("row %q does not end with the disk's flush", row)
+	}
+	if bad := startDiskProbe(context.Background(), filepath.Join(dir, "missing"), time.Millisecond); bad != nil {
+		if _, err := bad.stop(); err == nil {
+			t.Fatal("a probe in a missing directory reported no error")
+		}
 	}
 }

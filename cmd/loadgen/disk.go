@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// diskProbe times the disk's flush while a pace runs: every interval it
+// writes 8 KiB into a file of its own and fdatasyncs it, as PostgreSQL
+// does with its WAL at every commit that waits for the disk (each command
+// and answer batch). On a shared virtual disk the flush has a tail of its
+// own, tens to hundreds of milliseconds at moments, which the live path's
+// tail then carries (docs/benchmarks.md, "Sixth round"); a mean such as
+// pg_test_fsync's hides it.
+type diskProbe struct {
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+
+	mu   sync.Mutex
+	took []time.Duration
+	err  error
+}
+
+// startDiskProbe starts probing in dir (put it on PostgreSQL's file
+// system); stop ends it and summarizes.
+func startDiskProbe(ctx context.Context, dir string, every time.Duration) *diskProbe {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &diskProbe{cancel: cancel}
+	f, err := os.CreateTemp(dir, "loadgen-fsync-*")
+	if err != nil {
+		p.err = err
+		return p
+	}
+	p.done.Go(func() {
+		defer os.Remove(f.Name())
+		defer f.Close()
+		buf := make([]byte, 8192)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for i := int64(0); ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if _, err := f.WriteAt(buf, (i%128)*8192); err != nil {
+				p.fail(err)
+				return
+			}
+			start := time.Now()
+			if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+				p.fail(err)
+				return
+			}
+			took := time.Since(start)
+			p.mu.Lock()
+			p.took = append(p.took, took)
+			p.mu.Unlock()
+		}
+	})
+	return p
+}
+
+func (p *diskProbe) fail(err error) {
+	p.mu.Lock()
+	p.err = err
+	p.mu.Unlock()
+}
+
+// flushes is how many flushes were timed so far.
+func (p *diskProbe) flushes() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.took)
+}
+
+// stop ends the probe and returns the flushes' distribution, or the error
+// that stopped it.
+func (p *diskProbe) stop() (Dist, error) {
+	p.cancel()
+	p.done.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return dist(p.took), p.err
+}
