@@ -94,8 +94,9 @@ var errSlowReading = errors.New("clock reading too slow")
 // Anchor reads the reference and carries it forward from the midpoint of
 // the read's round trip. A failed reading keeps the previous anchor, and so
 // does one too slow to trust (above MaxRoundTrip) unless it is still
-// better than the anchor's. A reading behind the instants already handed out does not move
-// Now back: Now stands still until the new anchor passes them.
+// better than the anchor's. A reading behind the instants already handed
+// out does not move Now back: Now stands still until the new anchor passes
+// them.
 func (c *Clock) Anchor(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
