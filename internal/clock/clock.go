@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/quizcast/quizcast/internal/background"
 )
 
 // Source reads the reference clock (PostgreSQL's clock_timestamp()).
@@ -146,19 +148,11 @@ func (c *Clock) Uncertainty() time.Duration {
 // the anchor is uncertain) until ctx ends; a failure is logged and the
 // clock runs on from its last anchor.
 func (c *Clock) Run(ctx context.Context) {
-	t := time.NewTimer(c.wait())
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	background.Paced(ctx, c.wait, func(ctx context.Context) {
 		if err := c.Anchor(ctx); err != nil && ctx.Err() == nil {
 			c.log.Warn("clock: keeping the last anchor", "err", err, "uncertainty", c.Uncertainty())
 		}
-		t.Reset(c.wait())
-	}
+	})
 }
 
 // wait is how long Run waits before its next reading: RetryInterval while
