@@ -8,23 +8,14 @@ import (
 	"time"
 )
 
-// Every calls fn every interval until ctx ends; with now set, it calls fn
-// once at once as well. A slow fn delays the next call; calls never
-// overlap.
+// Every calls fn every interval (counted from the end of the call before)
+// until ctx ends; with now set, it calls fn once at once as well. Calls
+// never overlap.
 func Every(ctx context.Context, interval time.Duration, now bool, fn func(context.Context)) {
 	if now {
 		fn(ctx)
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			fn(ctx)
-		}
-	}
+	Paced(ctx, func() time.Duration { return interval }, fn)
 }
 
 // Paced is Every with an interval that can change: it waits wait(), calls
