@@ -48,24 +48,47 @@ func backendApps(ctx context.Context, pool *pgxpool.Pool) map[int]string {
 var auxiliaryKinds = []string{"autovacuum launcher", "autovacuum worker", "walwriter", "checkpointer",
 	"background writer", "logical replication launcher", "archiver", "stats collector", "walsender"}
 
-// kindCPU sums the live children's utime+stime of postmaster by kind: the
-// process title up to its first space after "postgres: " ("walwriter",
-// "autovacuum", …); client backends are "backend" followed by their
-// application_name from apps (quizcast-server, quizcast-eventworker…).
+// exitedKind is kindCPU's name for the CPU of the children the postmaster
+// reaped (autovacuum workers that finished, backends that disconnected),
+// and of the postmaster itself: with it the kinds add up to clusterCPU.
+const exitedKind = "postmaster, exited children"
+
+// kindCPU sums the CPU of postmaster's cluster by process kind.
 func kindCPU(postmaster int, apps map[int]string) map[string]time.Duration {
-	out := map[string]time.Duration{}
-	for pid, s := range allStats() {
-		if s.PPID != postmaster {
-			continue
-		}
+	return kindTimes(postmaster, allStats(), apps, func(pid int) string {
 		raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 		if err != nil {
+			return ""
+		}
+		return strings.TrimRight(string(raw), "\x00")
+	})
+}
+
+// kindTimes sums the live children's utime+stime of postmaster by kind: the
+// process title (from title) up to its first space after "postgres: "
+// ("walwriter", "autovacuum", …); client backends are "backend" followed
+// by their application_name from apps (quizcast-server,
+// quizcast-eventworker…). The postmaster's own time and its reaped
+// children's (cutime+cstime) go under exitedKind. A process that exits
+// during a window moves its whole life's CPU from its kind to exitedKind,
+// so that line of a difference over-counts by what such processes had
+// used before the window (autovacuum workers live a few seconds).
+func kindTimes(postmaster int, stats map[int]procStat, apps map[int]string, title func(pid int) string) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	if pm, ok := stats[postmaster]; ok {
+		out[exitedKind] = time.Duration(pm.UTime+pm.STime+pm.CUTime+pm.CSTime) * clockTick
+	}
+	for pid, s := range stats {
+		if s.PPID != postmaster || pid == postmaster {
 			continue
 		}
-		title := strings.TrimPrefix(strings.TrimRight(string(raw), "\x00"), "postgres: ")
+		t := strings.TrimPrefix(title(pid), "postgres: ")
+		if t == "" {
+			continue
+		}
 		kind := "backend " + apps[pid]
 		for _, k := range auxiliaryKinds {
-			if strings.HasPrefix(title, k) {
+			if strings.HasPrefix(t, k) {
 				kind = k
 				break
 			}
@@ -89,7 +112,7 @@ func startPGProfile(ctx context.Context, pool *pgxpool.Pool, postmaster int) *pg
 // statements by total execution time.
 func (p *pgProfile) write(ctx context.Context, path, title string, top int) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s\n\nPostgreSQL CPU by process kind (live processes; exited ones not counted):\n", title)
+	fmt.Fprintf(&b, "# %s\n\nPostgreSQL CPU by process kind (children that exited count under the postmaster):\n", title)
 	cpu1 := kindCPU(p.postmaster, backendApps(ctx, p.pool))
 	kinds := make([]string, 0, len(cpu1))
 	for k := range cpu1 {

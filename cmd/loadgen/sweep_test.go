@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -94,6 +95,40 @@ func TestClusterCPUCountsChildrenAndReaped(t *testing.T) {
 	}
 	if _, err := clusterCPU(99, stats); err == nil {
 		t.Fatal("clusterCPU of a missing postmaster succeeded")
+	}
+}
+
+func TestKindTimesAddUpToTheCluster(t *testing.T) {
+	stats := map[int]procStat{
+		10: {PPID: 1, UTime: 5, STime: 5, CUTime: 100, CSTime: 20}, // postmaster, reaped children
+		11: {PPID: 10, UTime: 30, STime: 10},                       // the server's backend
+		12: {PPID: 10, UTime: 7},                                   // another server backend
+		15: {PPID: 10, UTime: 4, STime: 2},                         // the worker's backend
+		16: {PPID: 10, UTime: 3},                                   // walwriter
+		17: {PPID: 10, UTime: 9},                                   // an autovacuum worker still running
+		13: {PPID: 1, UTime: 1000},                                 // another cluster's postmaster
+		14: {PPID: 13, UTime: 1000},                                // and its backend
+	}
+	titles := map[int]string{11: "postgres: postgres quizcast 127.0.0.1(5) idle", 12: "postgres: postgres quizcast 127.0.0.1(6) idle",
+		15: "postgres: postgres quizcast 127.0.0.1(7) idle", 16: "postgres: walwriter", 17: "postgres: autovacuum worker quizcast"}
+	apps := map[int]string{11: "quizcast-server", 12: "quizcast-server", 15: "quizcast-eventworker"}
+	got := kindTimes(10, stats, apps, func(pid int) string { return titles[pid] })
+	want := map[string]time.Duration{
+		exitedKind:                     130 * clockTick,
+		"backend quizcast-server":      47 * clockTick,
+		"backend quizcast-eventworker": 6 * clockTick,
+		"walwriter":                    3 * clockTick,
+		"autovacuum worker":            9 * clockTick,
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("kindTimes = %v, want %v", got, want)
+	}
+	var sum time.Duration
+	for _, d := range got {
+		sum += d
+	}
+	if cluster, _ := clusterCPU(10, stats); sum != cluster {
+		t.Fatalf("kinds add up to %s, the cluster used %s", sum, cluster)
 	}
 }
 
