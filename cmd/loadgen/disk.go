@@ -19,9 +19,29 @@ type diskProbe struct {
 	cancel context.CancelFunc
 	done   sync.WaitGroup
 
-	mu   sync.Mutex
-	took []time.Duration
-	err  error
+	mu     sync.Mutex
+	took   []time.Duration
+	stalls []span
+	err    error
+}
+
+// stallFlush is the flush time from which a probe's flush counts as a
+// stall of the disk: this disk flushes in about half a millisecond when
+// it is well.
+const stallFlush = 10 * time.Millisecond
+
+// span is an interval of unix nanoseconds.
+type span struct{ from, to int64 }
+
+// overlapsAny says whether [from, to] meets one of spans, each extended by
+// after (the commits queued behind a stall still wait once it ends).
+func overlapsAny(spans []span, from, to int64, after time.Duration) bool {
+	for _, s := range spans {
+		if from <= s.to+int64(after) && s.from <= to {
+			return true
+		}
+	}
+	return false
 }
 
 // startDiskProbe starts probing in dir (put it on PostgreSQL's file
@@ -58,6 +78,9 @@ func startDiskProbe(ctx context.Context, dir string, every time.Duration) *diskP
 			took := time.Since(start)
 			p.mu.Lock()
 			p.took = append(p.took, took)
+			if took >= stallFlush {
+				p.stalls = append(p.stalls, span{start.UnixNano(), start.Add(took).UnixNano()})
+			}
 			p.mu.Unlock()
 		}
 	})
@@ -77,12 +100,12 @@ func (p *diskProbe) flushes() int {
 	return len(p.took)
 }
 
-// stop ends the probe and returns the flushes' distribution, or the error
-// that stopped it.
-func (p *diskProbe) stop() (Dist, error) {
+// stop ends the probe and returns the flushes' distribution and the
+// stalls (flushes of stallFlush or more), or the error that stopped it.
+func (p *diskProbe) stop() (Dist, []span, error) {
 	p.cancel()
 	p.done.Wait()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return dist(p.took), p.err
+	return dist(p.took), p.stalls, p.err
 }

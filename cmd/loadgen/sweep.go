@@ -130,7 +130,17 @@ type PaceRow struct {
 	// DiskFlush is the disk's fdatasync of 8 KiB during the window
 	// (-disk-probe); nil without it.
 	DiskFlush *Dist `json:"disk_fdatasync,omitempty"`
+	// LastOfRoomClear and AckClear are LastOfRoom and Ack over the
+	// commands and answers that met no stall of the probe (a flush of
+	// stallFlush or more, and stallAfter after it): what the live path
+	// gives while the disk is well. Nil without -disk-probe.
+	LastOfRoomClear *Dist `json:"last_of_room_outside_stalls,omitempty"`
+	AckClear        *Dist `json:"ack_outside_stalls,omitempty"`
 }
+
+// stallAfter extends a disk stall when the sweep sets commands and answers
+// apart from it: the commits queued behind a stalled flush finish after it.
+const stallAfter = 100 * time.Millisecond
 
 // SweepResult is what `loadgen sweep` measured.
 type SweepResult struct {
@@ -390,6 +400,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 		disk              *Dist
 	}
 	windows := make([]window, len(paces))
+	var stalls []span
 	for p, spec := range paces {
 		lo, hi := thinkRange(spec.Every, *thinkMin)
 		sw.thinkLo.Store(int64(lo))
@@ -436,11 +447,11 @@ func sweepCmd(ctx context.Context, args []string) error {
 		}
 		w.to = time.Now()
 		if disk != nil {
-			d, err := disk.stop()
+			d, st, err := disk.stop()
 			if err != nil {
 				return fmt.Errorf("disk probe: %w", err)
 			}
-			w.disk = &d
+			w.disk, stalls = &d, append(stalls, st...)
 		}
 		n1, _ := nodesCPU(pids)
 		pg1, _ := postgresCPU(postmaster)
@@ -484,7 +495,11 @@ func sweepCmd(ctx context.Context, args []string) error {
 		return nil
 	})
 
-	rows := summarize(rooms, studs, paces, *thinkMin)
+	var clear func(from, to int64) bool
+	if *diskDir != "" {
+		clear = func(from, to int64) bool { return !overlapsAny(stalls, from, to, stallAfter) }
+	}
+	rows := summarize(rooms, studs, paces, *thinkMin, clear)
 	for p := range rows {
 		rows[p].OutOfOrder, rows[p].SeqGaps = sw.outOfOrder[p].Load(), sw.gaps[p].Load()
 		rows[p].RetryAfterMaxMs, rows[p].StudentsDropped = sw.retryMax[p].Load(), sw.dropped[p].Load()
@@ -792,10 +807,16 @@ func admitted(sends []command, errs map[string]string) []command {
 }
 
 // summarize computes every row but the stored counts and CPU.
-func summarize(rooms []*sweepRoom, studs []*sweepStudent, paces []paceSpec, thinkMin time.Duration) []PaceRow {
+//
+// clear (nil: no disk probe) tells whether the interval [from, to] (unix
+// ns) met no disk stall; the commands and answers it keeps make
+// LastOfRoomClear and AckClear.
+func summarize(rooms []*sweepRoom, studs []*sweepStudent, paces []paceSpec, thinkMin time.Duration, clear func(from, to int64) bool) []PaceRow {
 	rows := make([]PaceRow, len(paces))
 	last := make([][]time.Duration, len(paces))
 	acks := make([][]time.Duration, len(paces))
+	lastClear := make([][]time.Duration, len(paces))
+	acksClear := make([][]time.Duration, len(paces))
 	firstSent := make([]int64, len(paces))
 	lastAck := make([]int64, len(paces))
 	for p, spec := range paces {
@@ -854,7 +875,11 @@ func summarize(rooms []*sweepRoom, studs []*sweepStudent, paces []paceSpec, thin
 				worst = max(worst, time.Duration(t-c.at))
 			}
 			if complete {
-				last[c.pace] = append(last[c.pace], max(worst, time.Nanosecond))
+				d := max(worst, time.Nanosecond)
+				last[c.pace] = append(last[c.pace], d)
+				if clear != nil && clear(c.at, c.at+int64(d)) {
+					lastClear[c.pace] = append(lastClear[c.pace], d)
+				}
 			} else {
 				row.Incomplete++
 			}
@@ -887,7 +912,11 @@ func summarize(rooms []*sweepRoom, studs []*sweepStudent, paces []paceSpec, thin
 				continue
 			}
 			row.Acked++
-			acks[c.pace] = append(acks[c.pace], max(time.Duration(t1-t0), time.Nanosecond))
+			d := max(time.Duration(t1-t0), time.Nanosecond)
+			acks[c.pace] = append(acks[c.pace], d)
+			if clear != nil && clear(t0, t1) {
+				acksClear[c.pace] = append(acksClear[c.pace], d)
+			}
 			lastAck[c.pace] = max(lastAck[c.pace], t1)
 		}
 		st.mu.Unlock()
@@ -895,6 +924,10 @@ func summarize(rooms []*sweepRoom, studs []*sweepStudent, paces []paceSpec, thin
 	for p := range rows {
 		rows[p].LastOfRoom = dist(last[p])
 		rows[p].Ack = dist(acks[p])
+		if clear != nil {
+			l, a := dist(lastClear[p]), dist(acksClear[p])
+			rows[p].LastOfRoomClear, rows[p].AckClear = &l, &a
+		}
 		if lastAck[p] > firstSent[p] && firstSent[p] > 0 {
 			rows[p].DurablePerSec = float64(rows[p].Acked) / time.Duration(lastAck[p]-firstSent[p]).Seconds()
 		}
@@ -981,7 +1014,7 @@ var sweepColumns = []string{"pace (answers)", "commands admitted / refused `unav
 	"command → last student p50 / p99 / max", "ack p50 / p99", "durable answers/s", "acked = stored",
 	"teacher errors", "sockets dropped: teachers / students", "node CPU µs / (student × question)",
 	"PG CPU ms / command", "PG CPU ms / answer (net)", "RSS KiB / socket", "in the nodes: `next` p50 / p99; answer p50 / p99",
-	"disk fdatasync p50 / p99 / max"}
+	"disk fdatasync p50 / p99 / max; outside its stalls: command → last student p99, ack p99"}
 
 // markdownRow is one pace as a row of docs/benchmarks.md's table.
 func markdownRow(r PaceRow) string {
@@ -1039,6 +1072,12 @@ func markdownRow(r PaceRow) string {
 	}
 	if d := r.DiskFlush; d != nil && d.N > 0 {
 		cells[len(cells)-1] = fmt.Sprintf("%s / %s / %s ms", num(d.P50), num(d.P99), num(d.Max))
+		if l := r.LastOfRoomClear; l != nil && r.LastOfRoom.N > 0 {
+			cells[len(cells)-1] += fmt.Sprintf("; outside stalls: %s ms (%d of %d)", num(l.P99), l.N, r.LastOfRoom.N)
+			if a := r.AckClear; a != nil && r.Answering && r.Ack.N > 0 {
+				cells[len(cells)-1] += fmt.Sprintf(", ack %s ms (%d of %d)", num(a.P99), a.N, r.Ack.N)
+			}
+		}
 	}
 	if sv := r.Server; sv != nil {
 		cells[len(cells)-2] = fmt.Sprintf("%s / %s ms; %s", num(sv.NextP50), num(sv.NextP99),

@@ -173,7 +173,7 @@ func sweepFixture() ([]*sweepRoom, []*sweepStudent, []paceSpec) {
 
 func TestSummarize(t *testing.T) {
 	rooms, studs, paces := sweepFixture()
-	rows := summarize(rooms, studs, paces, time.Second)
+	rows := summarize(rooms, studs, paces, time.Second, nil)
 	p0, p1 := rows[0], rows[1]
 	if p0.Sent != 3 || p0.Admitted != 2 || p0.Unavailable != 1 || len(p0.Errors) != 0 {
 		t.Fatalf("pace 0 commands: %+v", p0)
@@ -203,9 +203,38 @@ func TestSummarize(t *testing.T) {
 	}
 }
 
+func TestSummarizeSetsApartWhatMetADiskStall(t *testing.T) {
+	const ms = int64(time.Millisecond)
+	rooms, studs, paces := sweepFixture()
+	// A flush stalled from 1,005 to 1,015 ms, during question 0's command
+	// (1,000–1,030 ms); another from 1,950 to 1,990 ms, and 100 ms after
+	// it reaches into student a's answer (2,000–2,004 ms) but not b's
+	// (2,100–2,120 ms).
+	stalls := []span{{1005 * ms, 1015 * ms}, {1950 * ms, 1990 * ms}}
+	clear := func(from, to int64) bool { return !overlapsAny(stalls, from, to, stallAfter) }
+	rows := summarize(rooms, studs, paces, time.Second, clear)
+	p0 := rows[0]
+	if p0.LastOfRoom.N != 2 || p0.LastOfRoomClear == nil || p0.LastOfRoomClear.N != 1 || p0.LastOfRoomClear.Max != 7 {
+		t.Fatalf("outside stalls, last of room: %+v (all %+v)", p0.LastOfRoomClear, p0.LastOfRoom)
+	}
+	if p0.Ack.N != 2 || p0.AckClear == nil || p0.AckClear.N != 1 || p0.AckClear.Max != 20 {
+		t.Fatalf("outside stalls, ack: %+v (all %+v)", p0.AckClear, p0.Ack)
+	}
+	p0.DiskFlush = &Dist{N: 40, P50: 0.4, P99: 38, Max: 40}
+	if row := markdownRow(p0); !strings.HasSuffix(row, "| 0.4 / 38.0 / 40.0 ms; outside stalls: 7.0 ms (1 of 2), ack 20.0 ms (1 of 2) |") {
+		t.Fatalf("row %q", row)
+	}
+	if rows := summarize(rooms, studs, paces, time.Second, nil); rows[0].LastOfRoomClear != nil || rows[0].AckClear != nil {
+		t.Fatal("figures outside stalls without a probe")
+	}
+	if overlapsAny(nil, 0, 1, time.Second) || !overlapsAny([]span{{10, 20}}, 25, 30, 5) || overlapsAny([]span{{10, 20}}, 26, 30, 5) {
+		t.Fatal("overlapsAny")
+	}
+}
+
 func TestMarkdownRow(t *testing.T) {
 	rooms, studs, paces := sweepFixture()
-	rows := summarize(rooms, studs, paces, time.Second)
+	rows := summarize(rooms, studs, paces, time.Second, nil)
 	rows[0].Stored, rows[0].StoredAcked = 2, 2
 	rows[0].NodeUsPerSQ, rows[0].PGMsPerCommand, rows[0].PGMsPerAnswer, rows[0].PGMsPerAnswerNet = 512.4, 6.25, 1.5, 0.75
 	row := markdownRow(rows[0])
@@ -310,7 +339,7 @@ func TestTeacherRetriesRefusedCommands(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	rows := summarize([]*sweepRoom{r}, nil, []paceSpec{{Every: 50 * time.Millisecond, Quiet: true}}, time.Second)
+	rows := summarize([]*sweepRoom{r}, nil, []paceSpec{{Every: 50 * time.Millisecond, Quiet: true}}, time.Second, nil)
 	mu.Lock()
 	defer mu.Unlock()
 	row := rows[0]
@@ -448,9 +477,14 @@ func TestDiskProbe(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	d, err := p.stop()
+	d, stalls, err := p.stop()
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, st := range stalls {
+		if st.to-st.from < int64(stallFlush) {
+			t.Fatalf("a stall of %s, below %s", time.Duration(st.to-st.from), stallFlush)
+		}
 	}
 	if d.N < 3 || d.P50 > d.Max {
 		t.Fatalf("distribution %+v", d)
@@ -463,7 +497,7 @@ func TestDiskProbe(t *testing.T) {
 		t.Fatalf("row %q does not end with the disk's flush", row)
 	}
 	if bad := startDiskProbe(context.Background(), filepath.Join(dir, "missing"), time.Millisecond); bad != nil {
-		if _, err := bad.stop(); err == nil {
+		if _, _, err := bad.stop(); err == nil {
 			t.Fatal("a probe in a missing directory reported no error")
 		}
 	}
