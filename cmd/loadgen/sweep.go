@@ -132,15 +132,11 @@ type PaceRow struct {
 	DiskFlush *Dist `json:"disk_fdatasync,omitempty"`
 	// LastOfRoomClear and AckClear are LastOfRoom and Ack over the
 	// commands and answers that met no stall of the probe (a flush of
-	// stallFlush or more, and stallAfter after it): what the live path
-	// gives while the disk is well. Nil without -disk-probe.
+	// stallFlush or more, and the drain after it: span.reach): what the
+	// live path gives while the disk is well. Nil without -disk-probe.
 	LastOfRoomClear *Dist `json:"last_of_room_outside_stalls,omitempty"`
 	AckClear        *Dist `json:"ack_outside_stalls,omitempty"`
 }
-
-// stallAfter extends a disk stall when the sweep sets commands and answers
-// apart from it: the commits queued behind a stalled flush finish after it.
-const stallAfter = 100 * time.Millisecond
 
 // SweepResult is what `loadgen sweep` measured.
 type SweepResult struct {
@@ -497,7 +493,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 
 	var clear func(from, to int64) bool
 	if *diskDir != "" {
-		clear = func(from, to int64) bool { return !overlapsAny(stalls, from, to, stallAfter) }
+		clear = func(from, to int64) bool { return !overlapsAny(stalls, from, to) }
 	}
 	rows := summarize(rooms, studs, paces, *thinkMin, clear)
 	for p := range rows {

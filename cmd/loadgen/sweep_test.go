@@ -207,11 +207,11 @@ func TestSummarizeSetsApartWhatMetADiskStall(t *testing.T) {
 	const ms = int64(time.Millisecond)
 	rooms, studs, paces := sweepFixture()
 	// A flush stalled from 1,005 to 1,015 ms, during question 0's command
-	// (1,000–1,030 ms); another from 1,950 to 1,990 ms, and 100 ms after
-	// it reaches into student a's answer (2,000–2,004 ms) but not b's
-	// (2,100–2,120 ms).
-	stalls := []span{{1005 * ms, 1015 * ms}, {1950 * ms, 1990 * ms}}
-	clear := func(from, to int64) bool { return !overlapsAny(stalls, from, to, stallAfter) }
+	// (1,000–1,030 ms); another from 1,850 to 1,860 ms, whose drain (100
+	// ms + 5 × 10 ms) reaches into student a's answer (2,000–2,004 ms) but
+	// not b's (2,100–2,120 ms).
+	stalls := []span{{1005 * ms, 1015 * ms}, {1850 * ms, 1860 * ms}}
+	clear := func(from, to int64) bool { return !overlapsAny(stalls, from, to) }
 	rows := summarize(rooms, studs, paces, time.Second, clear)
 	p0 := rows[0]
 	if p0.LastOfRoom.N != 2 || p0.LastOfRoomClear == nil || p0.LastOfRoomClear.N != 1 || p0.LastOfRoomClear.Max != 7 {
@@ -227,7 +227,9 @@ func TestSummarizeSetsApartWhatMetADiskStall(t *testing.T) {
 	if rows := summarize(rooms, studs, paces, time.Second, nil); rows[0].LastOfRoomClear != nil || rows[0].AckClear != nil {
 		t.Fatal("figures outside stalls without a probe")
 	}
-	if overlapsAny(nil, 0, 1, time.Second) || !overlapsAny([]span{{10, 20}}, 25, 30, 5) || overlapsAny([]span{{10, 20}}, 26, 30, 5) {
+	st := span{1000 * ms, 1010 * ms} // reaches 1,010 + 100 + 50 ms
+	if overlapsAny(nil, 0, 1) || !overlapsAny([]span{st}, 1160*ms, 1170*ms) || overlapsAny([]span{st}, 1161*ms, 1170*ms) ||
+		!overlapsAny([]span{st}, 990*ms, 1000*ms) || overlapsAny([]span{st}, 900*ms, 999*ms) {
 		t.Fatal("overlapsAny")
 	}
 }
