@@ -491,11 +491,11 @@ func sweepCmd(ctx context.Context, args []string) error {
 		return nil
 	})
 
-	var clear func(from, to int64) bool
+	var unstalled func(from, to int64) bool
 	if *diskDir != "" {
-		clear = func(from, to int64) bool { return !overlapsAny(stalls, from, to) }
+		unstalled = func(from, to int64) bool { return !overlapsAny(stalls, from, to) }
 	}
-	rows := summarize(rooms, studs, paces, *thinkMin, clear)
+	rows := summarize(rooms, studs, paces, *thinkMin, unstalled)
 	for p := range rows {
 		rows[p].OutOfOrder, rows[p].SeqGaps = sw.outOfOrder[p].Load(), sw.gaps[p].Load()
 		rows[p].RetryAfterMaxMs, rows[p].StudentsDropped = sw.retryMax[p].Load(), sw.dropped[p].Load()
@@ -804,10 +804,10 @@ func admitted(sends []command, errs map[string]string) []command {
 
 // summarize computes every row but the stored counts and CPU.
 //
-// clear (nil: no disk probe) tells whether the interval [from, to] (unix
+// unstalled (nil: no disk probe) tells whether the interval [from, to] (unix
 // ns) met no disk stall; the commands and answers it keeps make
 // LastOfRoomClear and AckClear.
-func summarize(rooms []*sweepRoom, studs []*sweepStudent, paces []paceSpec, thinkMin time.Duration, clear func(from, to int64) bool) []PaceRow {
+func summarize(rooms []*sweepRoom, studs []*sweepStudent, paces []paceSpec, thinkMin time.Duration, unstalled func(from, to int64) bool) []PaceRow {
 	rows := make([]PaceRow, len(paces))
 	last := make([][]time.Duration, len(paces))
 	acks := make([][]time.Duration, len(paces))
@@ -873,7 +873,7 @@ func summarize(rooms []*sweepRoom, studs []*sweepStudent, paces []paceSpec, thin
 			if complete {
 				d := max(worst, time.Nanosecond)
 				last[c.pace] = append(last[c.pace], d)
-				if clear != nil && clear(c.at, c.at+int64(d)) {
+				if unstalled != nil && unstalled(c.at, c.at+int64(d)) {
 					lastClear[c.pace] = append(lastClear[c.pace], d)
 				}
 			} else {
@@ -910,7 +910,7 @@ func summarize(rooms []*sweepRoom, studs []*sweepStudent, paces []paceSpec, thin
 			row.Acked++
 			d := max(time.Duration(t1-t0), time.Nanosecond)
 			acks[c.pace] = append(acks[c.pace], d)
-			if clear != nil && clear(t0, t1) {
+			if unstalled != nil && unstalled(t0, t1) {
 				acksClear[c.pace] = append(acksClear[c.pace], d)
 			}
 			lastAck[c.pace] = max(lastAck[c.pace], t1)
@@ -920,7 +920,7 @@ func summarize(rooms []*sweepRoom, studs []*sweepStudent, paces []paceSpec, thin
 	for p := range rows {
 		rows[p].LastOfRoom = dist(last[p])
 		rows[p].Ack = dist(acks[p])
-		if clear != nil {
+		if unstalled != nil {
 			l, a := dist(lastClear[p]), dist(acksClear[p])
 			rows[p].LastOfRoomClear, rows[p].AckClear = &l, &a
 		}

@@ -211,8 +211,8 @@ func TestSummarizeSetsApartWhatMetADiskStall(t *testing.T) {
 	// ms + 5 × 10 ms) reaches into student a's answer (2,000–2,004 ms) but
 	// not b's (2,100–2,120 ms).
 	stalls := []span{{1005 * ms, 1015 * ms}, {1850 * ms, 1860 * ms}}
-	clear := func(from, to int64) bool { return !overlapsAny(stalls, from, to) }
-	rows := summarize(rooms, studs, paces, time.Second, clear)
+	unstalled := func(from, to int64) bool { return !overlapsAny(stalls, from, to) }
+	rows := summarize(rooms, studs, paces, time.Second, unstalled)
 	p0 := rows[0]
 	if p0.LastOfRoom.N != 2 || p0.LastOfRoomClear == nil || p0.LastOfRoomClear.N != 1 || p0.LastOfRoomClear.Max != 7 {
 		t.Fatalf("outside stalls, last of room: %+v (all %+v)", p0.LastOfRoomClear, p0.LastOfRoom)
