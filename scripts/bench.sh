@@ -14,7 +14,9 @@
 # BENCH_SOCKETS (one node's sockets; default the file-descriptor limit minus
 # headroom, at most 20000), BENCH_EVENT_RATE (20000), BENCH_ANSWERS
 # (10000000), BENCH_MICRO (1 = run them), BENCH_NODE_GOMAXPROCS (1: each
-# node's Go threads; 0 = Go's default, every core).
+# node's Go threads; 0 = Go's default, every core), BENCH_SWEEP_HISTORY (0:
+# answers of ended sessions, with their events, seeded before the sweep so
+# its tables are those of a database in use; see docs/benchmarks.md).
 # Quick check of the sweep alone:
 #   BENCH_SCENARIOS=sweep BENCH_ROOMS=40 BENCH_PACES=5s,2s BENCH_MICRO=0 make bench
 # BENCH_ONLY=pipeline: seed and run only the pipeline scenario, with one and
@@ -177,7 +179,7 @@ fi
 
 if want sweep; then
   step "pace sweep: $classrooms rooms × $per_room students over 2 nodes, paces $paces, $pace_questions questions each"
-  bin/loadgen sweep -creds "$dir/credentials.json" -nodes "$node_a,$node_b" -pids "$pid_a,$pid_b" \
+  bin/loadgen sweep -creds "$dir/credentials.json" -nodes "$node_a,$node_b" -pids "$pid_a,$pid_b" -history "${BENCH_SWEEP_HISTORY:-0}" \
     -classrooms "$classrooms" -students $per_room -paces "$paces" -questions "$pace_questions" \
     -metrics "http://127.0.0.1:$metrics_a,http://127.0.0.1:$metrics_b" \
     -disk-probe "$dir" -json "$out/sweep.json" -md "$out/sweep.md" -pg-profile "$out" || echo "sweep scenario failed"

@@ -283,6 +283,7 @@ func sweepCmd(ctx context.Context, args []string) error {
 	mdOut := fs.String("md", "", "write the markdown table to this file")
 	profDir := fs.String("pg-profile", "", "write each pace's PostgreSQL profile (CPU by process kind, top statements) into this directory")
 	diskDir := fs.String("disk-probe", "", "a directory on PostgreSQL's file system: each pace also times an 8 KiB fdatasync there every 50 ms (the disk's flush, which every commit waits for)")
+	history := fs.Int64("history", 0, "first seed this many answers of ended, rolled-up sessions of the last day, with their events (0: a fresh database)")
 	metricsFlag := fs.String("metrics", "", "the nodes' METRICS_ADDR base URLs, comma-separated: each pace also reports the nodes' own command and answer times")
 	fs.String("timeout", "30m", "give up after")
 	_ = fs.Parse(args)
@@ -323,6 +324,14 @@ func sweepCmd(ctx context.Context, args []string) error {
 	postmaster, err := postmasterPID(ctx, pool)
 	if err != nil {
 		return err
+	}
+	if *history > 0 {
+		t := time.Now()
+		n, err := seedHistory(ctx, pool, seeded, *history, 10)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("sweep: history of %d answers and their events in %d ended sessions, rolled up, in %.1fs\n", *history, n, time.Since(t).Seconds())
 	}
 	res := &SweepResult{Scenario: "sweep", Command: "loadgen sweep " + strings.Join(args, " "), Machine: machine(),
 		Nodes: nodes, Classrooms: classrooms, StudentsPerRoom: students, QuestionsPerPace: *perPace}
